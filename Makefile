@@ -1,0 +1,35 @@
+# Two commands do all the set-up: `make demo` and `make test` (see README).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The housing data is never committed; point hone at the shared copy when it is there.
+SHARED_DATA := $(abspath ../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)/housing/housing.csv),)
+HONE_DATA_DIR ?= $(SHARED_DATA)
+endif
+export HONE_DATA_DIR
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/hone tune examples/housing/hone.yaml
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check hone tests bench
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check hone tests bench
+
+clean:
+	rm -rf $(VENV) examples/housing/.hone .pytest_cache

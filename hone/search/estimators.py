@@ -1,0 +1,259 @@
+"""GridSearch and RandomSearch: drop-ins for GridSearchCV / RandomizedSearchCV on hone's engine."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from numbers import Integral
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.model_selection import check_cv
+from sklearn.utils.metaestimators import available_if
+
+from hone.errors import SearchError
+from hone.search.engine import Evaluation, Progress, SearchJob, evaluate
+from hone.search.results import build_cv_results
+from hone.search.scoring import SINGLE, Scoring, resolve_scoring
+from hone.search.space import EdgeHit, find_edges, grid_candidates, sampled_candidates
+from hone.store.db import Store, sqlite_url
+from hone.store.trials import MemoryTrialLog, OptunaTrialLog, TrialLog
+
+Params = dict[str, Any]
+
+
+def open_store(store: Any) -> Store | None:
+    """``store`` as given to a search: None, a Store, a SQLAlchemy URL, or a SQLite file path."""
+    if store is None or isinstance(store, Store):
+        return store
+    if isinstance(store, str | Path):
+        text = str(store)
+        return Store(text if "://" in text else sqlite_url(text))
+    raise SearchError(f"store must be a path, a SQLAlchemy URL or a hone Store, got {store!r}")
+
+
+def _delegated(method: str) -> Callable[[Any], bool]:
+    def check(search: Any) -> bool:
+        if not hasattr(search, "best_estimator_"):
+            getattr(search.estimator, method)  # AttributeError before fit, as sklearn does
+            return True
+        getattr(search.best_estimator_, method)
+        return True
+
+    return check
+
+
+def _describe(scorer: Any) -> str:
+    # sklearn scorers print their metric and sign; anything else is known by its type (never its address).
+    text = repr(scorer)
+    return text if " at 0x" not in text else f"{type(scorer).__module__}.{type(scorer).__qualname__}"
+
+
+class BaseSearch(MetaEstimatorMixin, BaseEstimator):
+    """Shared engine of the search strategies: strategies only say which candidates to try."""
+
+    def __init__(
+        self, estimator: Any, *, scoring: Any = None, n_jobs: int | None = None, refit: Any = True,
+        cv: Any = None, verbose: int = 0, error_score: Any = np.nan, return_train_score: bool = False,
+        store: Any = None, study: str | None = None, progress: Progress | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.refit = refit
+        self.cv = cv
+        self.verbose = verbose
+        self.error_score = error_score
+        self.return_train_score = return_train_score
+        self.store = store
+        self.study = study
+        self.progress = progress
+
+    def _candidates(self) -> list[Params]:
+        raise NotImplementedError
+
+    def _strategy(self) -> str:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> BaseSearch:
+        # Everything that can be wrong with the input is checked before the store is touched.
+        scoring = resolve_scoring(self.estimator, self.scoring, self.refit)
+        candidates = self._candidates()
+        splits = self._splits(X, y, groups)
+        job = SearchJob(
+            self.estimator, candidates, X, y, splits, scoring, self.return_train_score, self.error_score,
+            fit_params or None, self.n_jobs,
+        )
+        log = self._trial_log(job)
+        evaluation = evaluate(job, log, self._progress())
+        self._finish(job, evaluation)
+        if self.refit is not False:
+            self._refit(X, y, fit_params)
+        return self
+
+    def _splits(self, X: Any, y: Any, groups: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+        try:
+            cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+            splits = list(cv.split(X, y, groups))
+        except (TypeError, ValueError) as error:
+            raise SearchError(f"cannot make the cross-validation folds: {error}") from None
+        self.n_splits_ = len(splits)
+        return splits
+
+    def _fingerprint(self, job: SearchJob) -> str:
+        scoring = {name: _describe(scorer) for name, scorer in job.scoring.scorers.items()}
+        return joblib.hash((
+            clone(self.estimator), job.candidates, job.X, job.y, [np.concatenate(s) for s in job.splits],
+            [len(s[0]) for s in job.splits], scoring, self.return_train_score, str(self.error_score),
+            job.fit_params,
+        ))
+
+    def _trial_log(self, job: SearchJob) -> TrialLog:
+        store = open_store(self.store)
+        if store is None:
+            self.study_name_ = None
+            return MemoryTrialLog()
+        fingerprint = self._fingerprint(job)
+        self.study_name_ = self.study or f"{type(self.estimator).__name__}-{fingerprint[:12]}"
+        attrs = {
+            "strategy": self._strategy(),
+            "estimator": type(self.estimator).__name__,
+            "n_splits": len(job.splits),
+            "metrics": job.scoring.names,
+            "refit_metric": job.scoring.refit_metric,
+            "scoring": self.scoring if isinstance(self.scoring, str | list | type(None)) else repr(self.scoring),
+            "return_train_score": bool(self.return_train_score),
+        }
+        return OptunaTrialLog(
+            store.optuna, self.study_name_, job.candidates, fingerprint, attrs, run_id=uuid.uuid4().hex
+        )
+
+    def _progress(self) -> Progress | None:
+        if self.progress is not None or not self.verbose:
+            return self.progress
+        from hone.progress import auto_progress
+
+        return auto_progress(scoring=self.scoring if isinstance(self.scoring, str) else None)
+
+    def _finish(self, job: SearchJob, evaluation: Evaluation) -> None:
+        scoring: Scoring = job.scoring
+        results = build_cv_results(
+            job.candidates, evaluation.folds, len(job.splits), scoring.names, self.return_train_score
+        )
+        self.cv_results_ = results
+        self.multimetric_ = scoring.multimetric
+        self.scorer_ = scoring.scorers if scoring.multimetric else scoring.scorers[SINGLE]
+        self.n_fits_computed_ = evaluation.computed
+        self.n_fits_reused_ = evaluation.reused
+        if callable(self.refit):
+            index = self.refit(results)
+            if not isinstance(index, Integral) or not 0 <= index < len(job.candidates):
+                raise SearchError(f"the refit callable returned {index!r}, not a candidate index")
+            self.best_index_ = int(index)
+        elif self.refit is not False or not scoring.multimetric:
+            self.best_index_ = int(results[f"rank_test_{scoring.refit_metric}"].argmin())
+            self.best_score_ = float(results[f"mean_test_{scoring.refit_metric}"][self.best_index_])
+        if hasattr(self, "best_index_"):
+            self.best_params_ = results["params"][self.best_index_]
+            self.edges_: list[EdgeHit] = find_edges(job.candidates, self.best_params_)
+
+    def _refit(self, X: Any, y: Any, fit_params: dict[str, Any]) -> None:
+        model = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
+        start = time.perf_counter()
+        if y is None:
+            model.fit(X, **fit_params)
+        else:
+            model.fit(X, y, **fit_params)
+        self.refit_time_ = time.perf_counter() - start
+        self.best_estimator_ = model
+
+    # -- delegation to the refit best estimator, as sklearn's searches do ------------------------
+    def _check_refit(self, method: str) -> Any:
+        if not hasattr(self, "best_estimator_"):
+            raise AttributeError(f"{method} is only available after fit with refit enabled")
+        return self.best_estimator_
+
+    @available_if(_delegated("predict"))
+    def predict(self, X: Any) -> Any:
+        return self._check_refit("predict").predict(X)
+
+    @available_if(_delegated("predict_proba"))
+    def predict_proba(self, X: Any) -> Any:
+        return self._check_refit("predict_proba").predict_proba(X)
+
+    @available_if(_delegated("predict_log_proba"))
+    def predict_log_proba(self, X: Any) -> Any:
+        return self._check_refit("predict_log_proba").predict_log_proba(X)
+
+    @available_if(_delegated("decision_function"))
+    def decision_function(self, X: Any) -> Any:
+        return self._check_refit("decision_function").decision_function(X)
+
+    @available_if(_delegated("transform"))
+    def transform(self, X: Any) -> Any:
+        return self._check_refit("transform").transform(X)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        model = self._check_refit("score")
+        scorer = self.scorer_[self.refit] if self.multimetric_ else self.scorer_
+        return float(scorer(model, X, y))
+
+    @property
+    def classes_(self) -> Any:
+        return self._check_refit("classes_").classes_
+
+    @property
+    def n_features_in_(self) -> int:
+        return self._check_refit("n_features_in_").n_features_in_
+
+
+class GridSearch(BaseSearch):
+    """Exhaustive search over a grid (a dict, or a list of dicts), like GridSearchCV."""
+
+    def __init__(
+        self, estimator: Any, param_grid: Any, *, scoring: Any = None, n_jobs: int | None = None,
+        refit: Any = True, cv: Any = None, verbose: int = 0, error_score: Any = np.nan,
+        return_train_score: bool = False, store: Any = None, study: str | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        super().__init__(
+            estimator, scoring=scoring, n_jobs=n_jobs, refit=refit, cv=cv, verbose=verbose,
+            error_score=error_score, return_train_score=return_train_score, store=store, study=study,
+            progress=progress,
+        )
+        self.param_grid = param_grid
+
+    def _candidates(self) -> list[Params]:
+        return grid_candidates(self.param_grid)
+
+    def _strategy(self) -> str:
+        return "grid"
+
+
+class RandomSearch(BaseSearch):
+    """Randomly sampled candidates, the same ones RandomizedSearchCV samples for the same random_state."""
+
+    def __init__(
+        self, estimator: Any, param_distributions: Any, *, n_iter: int = 10, scoring: Any = None,
+        n_jobs: int | None = None, refit: Any = True, cv: Any = None, verbose: int = 0,
+        random_state: Any = None, error_score: Any = np.nan, return_train_score: bool = False,
+        store: Any = None, study: str | None = None, progress: Progress | None = None,
+    ) -> None:
+        super().__init__(
+            estimator, scoring=scoring, n_jobs=n_jobs, refit=refit, cv=cv, verbose=verbose,
+            error_score=error_score, return_train_score=return_train_score, store=store, study=study,
+            progress=progress,
+        )
+        self.param_distributions = param_distributions
+        self.n_iter = n_iter
+        self.random_state = random_state
+
+    def _candidates(self) -> list[Params]:
+        return sampled_candidates(self.param_distributions, self.n_iter, self.random_state)
+
+    def _strategy(self) -> str:
+        return "random"

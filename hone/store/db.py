@@ -1,0 +1,159 @@
+"""The project database: Optuna's tables for trials, hone's own tables for what Optuna has no place for.
+
+One SQLAlchemy URL holds both: a SQLite file under ``.hone/`` by default, PostgreSQL for teams.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from hone.errors import StoreError
+
+metadata = sa.MetaData()
+
+splits_table = sa.Table(
+    "hone_splits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("data_sha256", sa.String(64), nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("n_test", sa.Integer, nullable=False),
+    sa.Column("test_ids_sha256", sa.String(64), nullable=False),
+    sa.Column("test_ids", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("project", "data_sha256", name="uq_split_project_data"),
+)
+
+runs_table = sa.Table(
+    "hone_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("command", sa.String(50), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("studies", sa.Text, nullable=False, default="[]"),
+)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+class Store:
+    """A connection to the project database; tables are created on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except sa.exc.ArgumentError:
+            raise StoreError(f"not a database URL: {url!r}") from None
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = sa.create_engine(url)
+            metadata.create_all(self.engine)
+        except (sa.exc.SQLAlchemyError, ModuleNotFoundError) as error:
+            raise StoreError(f"cannot open the store {url!r}: {str(error).splitlines()[0]}") from None
+        self._optuna: Any = None
+
+    @property
+    def optuna(self) -> Any:
+        """Optuna's RDB storage on the same database (created lazily: it is slow to set up)."""
+        if self._optuna is None:
+            import optuna
+
+            optuna.logging.set_verbosity(logging.WARNING)
+            self._optuna = optuna.storages.RDBStorage(self.url)
+        return self._optuna
+
+    # -- the locked test set ---------------------------------------------------------------
+    def lock_split(
+        self, project: str, data_sha256: str, spec: dict[str, Any], n_rows: int,
+        test_ids: list[int], test_ids_sha256: str,
+    ) -> bool:
+        """Record the test set once; later runs must reproduce it. True when newly recorded."""
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                sa.select(splits_table).where(
+                    splits_table.c.project == project, splits_table.c.data_sha256 == data_sha256
+                )
+            ).first()
+            if row is not None:
+                if row.test_ids_sha256 != test_ids_sha256:
+                    raise StoreError(
+                        f"the test set of project {project!r} was locked on {row.created_at:%Y-%m-%d} with "
+                        f"split {row.spec}; this run's split differs, so it would see test rows. "
+                        "Keep the split settings, or use a new project name"
+                    )
+                return False
+            connection.execute(
+                splits_table.insert().values(
+                    project=project, data_sha256=data_sha256, spec=json.dumps(spec, sort_keys=True),
+                    n_rows=n_rows, n_test=len(test_ids), test_ids_sha256=test_ids_sha256,
+                    test_ids=json.dumps(test_ids), created_at=now(),
+                )
+            )
+            return True
+
+    def locked_split(self, project: str) -> Any:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                sa.select(splits_table).where(splits_table.c.project == project).order_by(splits_table.c.id.desc())
+            ).first()
+
+    # -- runs of hone commands ---------------------------------------------------------------
+    def start_run(self, project: str, command: str) -> int:
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                runs_table.insert().values(
+                    project=project, command=command, started_at=now(), status="running", studies="[]"
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def add_run_study(self, run_id: int, study_name: str) -> None:
+        with self.engine.begin() as connection:
+            row = connection.execute(sa.select(runs_table.c.studies).where(runs_table.c.id == run_id)).one()
+            studies = json.loads(row.studies)
+            if study_name not in studies:
+                studies.append(study_name)
+            connection.execute(
+                runs_table.update().where(runs_table.c.id == run_id).values(studies=json.dumps(studies))
+            )
+
+    def finish_run(self, run_id: int, status: str = "finished") -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                runs_table.update().where(runs_table.c.id == run_id).values(status=status, finished_at=now())
+            )
+
+    def last_run(self, project: str | None = None, command: str = "tune") -> Any:
+        query = sa.select(runs_table).where(runs_table.c.command == command)
+        if project is not None:
+            query = query.where(runs_table.c.project == project)
+        with self.engine.connect() as connection:
+            return connection.execute(query.order_by(runs_table.c.id.desc())).first()
+
+    def study_names(self) -> list[str]:
+        return [s.study_name for s in self.optuna.get_all_studies()]
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self._optuna is not None:
+            self._optuna.engine.dispose()

@@ -1,0 +1,260 @@
+"""Where fold results go the moment they finish: memory, or an Optuna study in the project database.
+
+Each candidate is one Optuna trial. Each finished fold is one user attribute ``fold.<k>`` written in
+its own transaction (so a killed run loses only the fits in flight), plus the fold's refit score as
+an intermediate value so Optuna's plots show it. A candidate whose folds are all in is COMPLETE with
+its mean score as the trial value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from numbers import Integral, Real
+from typing import Any, Protocol
+
+from hone.errors import StoreError
+from hone.search.fitting import FoldResult
+
+Params = dict[str, Any]
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def plain_value(value: Any) -> Any:
+    """A JSON-friendly form of a parameter value (numpy scalars become Python numbers)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        return float(value)
+    return {"repr": repr(value)}
+
+
+def encode_params(params: Params) -> str:
+    return json.dumps({k: plain_value(v) for k, v in params.items()}, sort_keys=False)
+
+
+def decode_params(text: str) -> Params:
+    return {k: (v["repr"] if isinstance(v, dict) else v) for k, v in json.loads(text).items()}
+
+
+class TrialLog(Protocol):
+    """What the engine needs from a store of fold results."""
+
+    def load(self) -> dict[tuple[int, int], FoldResult]: ...
+
+    def record(self, result: FoldResult) -> None: ...
+
+    def complete(self, candidate: int, score: float) -> None: ...
+
+
+class MemoryTrialLog:
+    """No persistence: the default when no store is given."""
+
+    def __init__(self) -> None:
+        self.results: dict[tuple[int, int], FoldResult] = {}
+
+    def load(self) -> dict[tuple[int, int], FoldResult]:
+        return dict(self.results)
+
+    def record(self, result: FoldResult) -> None:
+        self.results[result.candidate, result.fold] = result
+
+    def complete(self, candidate: int, score: float) -> None:
+        pass
+
+
+class OptunaTrialLog:
+    """Fold results as trials of an Optuna study; reopening the same study resumes it."""
+
+    def __init__(
+        self, storage: Any, study_name: str, candidates: Sequence[Params], fingerprint: str,
+        attrs: dict[str, Any], run_id: str,
+    ) -> None:
+        import optuna
+
+        self._optuna = optuna
+        self.storage = storage
+        self.study_name = study_name
+        self.candidates = list(candidates)
+        self.run_id = run_id
+        self._distributions = self._categorical_distributions()
+        try:
+            self.study_id = storage.get_study_id_from_name(study_name)
+        except KeyError:
+            self.study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], study_name)
+            storage.set_study_user_attr(self.study_id, "hone.fingerprint", fingerprint)
+            storage.set_study_user_attr(
+                self.study_id, "hone.candidates", [encode_params(c) for c in self.candidates]
+            )
+            for key, value in attrs.items():
+                storage.set_study_user_attr(self.study_id, f"hone.{key}", value)
+        stored = storage.get_study_user_attrs(self.study_id).get("hone.fingerprint")
+        if stored != fingerprint:
+            raise StoreError(
+                f"study {study_name!r} already holds a different search (other data, candidates, cv or "
+                "scoring); pick another study name"
+            )
+        self._trial_ids: dict[int, int] = {}
+
+    def _categorical_distributions(self) -> dict[str, Any]:
+        # Optuna needs a distribution per parameter; the values actually tried make a categorical one.
+        # Values Optuna cannot hold (estimators, arrays) stay only in the candidate list.
+        choices: dict[str, list[Any]] = {}
+        opaque: set[str] = set()
+        for params in self.candidates:
+            for name, value in params.items():
+                plain = plain_value(value)
+                if not isinstance(plain, _PLAIN):
+                    opaque.add(name)
+                    continue
+                bucket = choices.setdefault(name, [])
+                if not any(type(c) is type(plain) and c == plain for c in bucket):
+                    bucket.append(plain)
+        return {
+            name: self._optuna.distributions.CategoricalDistribution(values)
+            for name, values in choices.items()
+            if name not in opaque
+        }
+
+    def load(self) -> dict[tuple[int, int], FoldResult]: ...
+
+    def record(self, result: FoldResult) -> None: ...
+
+    def complete(self, candidate: int, score: float) -> None: ...
+
+
+class MemoryTrialLog:
+    """No persistence: the default when no store is given."""
+
+    def __init__(self) -> None:
+        self.results: dict[tuple[int, int], FoldResult] = {}
+
+    def load(self) -> dict[tuple[int, int], FoldResult]:
+        return dict(self.results)
+
+    def record(self, result: FoldResult) -> None:
+        self.results[result.candidate, result.fold] = result
+
+    def complete(self, candidate: int, score: float) -> None:
+        pass
+
+
+class OptunaTrialLog:
+    """Fold results as trials of an Optuna study; reopening the same study resumes it."""
+
+    def __init__(
+        self, storage: Any, study_name: str, candidates: Sequence[Params], fingerprint: str,
+        attrs: dict[str, Any], run_id: str,
+    ) -> None:
+        import optuna
+
+        self._optuna = optuna
+        self.storage = storage
+        self.study_name = study_name
+        self.candidates = list(candidates)
+        self.run_id = run_id
+        self._distributions = self._categorical_distributions()
+        try:
+            self.study_id = storage.get_study_id_from_name(study_name)
+        except KeyError:
+            self.study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], study_name)
+            storage.set_study_user_attr(self.study_id, "hone.fingerprint", fingerprint)
+            storage.set_study_user_attr(
+                self.study_id, "hone.candidates", [encode_params(c) for c in self.candidates]
+            )
+            for key, value in attrs.items():
+                storage.set_study_user_attr(self.study_id, f"hone.{key}", value)
+        stored = storage.get_study_user_attrs(self.study_id).get("hone.fingerprint")
+        if stored != fingerprint:
+            raise StoreError(
+                f"study {study_name!r} already holds a different search (other data, candidates, cv or "
+                "scoring); pick another study name"
+            )
+        self._trial_ids: dict[int, int] = {}
+
+    def _categorical_distributions(self) -> dict[str, Any]:
+        # Optuna needs a distribution per parameter; the values actually tried make a categorical one.
+        choices: dict[str, list[Any]] = {}
+        for params in self.candidates:
+            for name, value in params.items():
+                plain = plain_value(value)
+                if not isinstance(plain, _PLAIN):
+                    choices.setdefault(name, []).append(None)
+                    continue
+                bucket = choices.setdefault(name, [])
+                if not any(type(c) is type(plain) and c == plain for c in bucket):
+                    bucket.append(plain)
+        opaque = {n for n, params in ((n, p) for p in self.candidates for n in p)
+                  if not isinstance(plain_value(params[n]), _PLAIN)}
+        return {
+            name: self._optuna.distributions.CategoricalDistribution(values)
+            for name, values in choices.items() if name not in opaque
+        }
+
+    def load(self) -> dict[tuple[int, int], FoldResult]:
+        results = {}
+        for trial in self.storage.get_all_trials(self.study_id, deepcopy=False):
+            candidate = trial.user_attrs.get("hone.candidate")
+            if candidate is None:
+                continue
+            self._trial_ids[candidate] = trial._trial_id
+            for key, record in trial.user_attrs.items():
+                if key.startswith("fold."):
+                    fold = int(key.split(".", 1)[1])
+                    results[candidate, fold] = FoldResult.from_record(candidate, fold, record)
+        return results
+
+    def _trial_for(self, candidate: int) -> int:
+        if candidate in self._trial_ids:
+            return self._trial_ids[candidate]
+        trial_id = self.storage.create_new_trial(self.study_id)
+        self.storage.set_trial_user_attr(trial_id, "hone.candidate", candidate)
+        for name, value in self.candidates[candidate].items():
+            distribution = self._distributions.get(name)
+            if distribution is not None:
+                internal = distribution.to_internal_repr(plain_value(value))
+                self.storage.set_trial_param(trial_id, name, internal, distribution)
+        self._trial_ids[candidate] = trial_id
+        return trial_id
+
+    def record(self, result: FoldResult) -> None:
+        trial_id = self._trial_for(result.candidate)
+        record = result.to_record() | {"run": self.run_id}
+        self.storage.set_trial_user_attr(trial_id, f"fold.{result.fold}", record)
+        first = next(iter(result.test_scores.values()))
+        if math.isfinite(first):
+            self.storage.set_trial_intermediate_value(trial_id, result.fold, first)
+
+    def complete(self, candidate: int, score: float) -> None:
+        trial_id = self._trial_for(candidate)
+        state = self._optuna.trial.TrialState
+        if self.storage.get_trial(trial_id).state.is_finished():
+            return
+        if math.isfinite(score):
+            self.storage.set_trial_state_values(trial_id, state.COMPLETE, [score])
+        else:
+            self.storage.set_trial_state_values(trial_id, state.FAIL)
+
+
+def stored_study(storage: Any, study_name: str) -> tuple[list[Params], dict[str, Any], dict[tuple[int, int], FoldResult]]:
+    """A study's candidates, hone attributes and fold results, read back from the store."""
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:
+        raise StoreError(f"no study named {study_name!r} in the store") from None
+    attrs = storage.get_study_user_attrs(study_id)
+    if "hone.candidates" not in attrs:
+        raise StoreError(f"study {study_name!r} was not written by hone")
+    candidates = [decode_params(text) for text in attrs["hone.candidates"]]
+    results: dict[tuple[int, int], FoldResult] = {}
+    for trial in storage.get_all_trials(study_id, deepcopy=False):
+        candidate = trial.user_attrs.get("hone.candidate")
+        for key, record in trial.user_attrs.items():
+            if candidate is not None and key.startswith("fold."):
+                fold = int(key.split(".", 1)[1])
+                results[candidate, fold] = FoldResult.from_record(candidate, fold, record)
+    hone_attrs = {k[5:]: v for k, v in attrs.items() if k.startswith("hone.")}
+    return candidates, hone_attrs, results
