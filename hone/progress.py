@@ -7,7 +7,14 @@ import time
 from typing import IO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from hone.search.fitting import FoldResult
 from hone.search.scoring import display_score
@@ -23,7 +30,9 @@ def _best_text(scoring: str | None, best: float | None) -> str:
 class BarProgress:
     """fits done / total, elapsed, ETA and the best mean score so far, redrawn in place."""
 
-    def __init__(self, description: str = "fits", scoring: str | None = None, console: Console | None = None) -> None:
+    def __init__(
+        self, description: str = "fits", scoring: str | None = None, console: Console | None = None
+    ) -> None:
         self.description = description
         self.scoring = scoring
         self.console = console or Console(stderr=True)
@@ -43,7 +52,9 @@ class BarProgress:
             transient=False,
         )
         self._bar.start()
-        self._task = self._bar.add_task(self.description, total=total, completed=done, best=_best_text(None, None))
+        self._task = self._bar.add_task(
+            self.description, total=total, completed=done, best=_best_text(None, None)
+        )
 
     def advance(self, result: FoldResult, best: float | None) -> None:
         if self._bar is not None:
@@ -59,7 +70,10 @@ class LineProgress:
     """One plain line every few seconds (and at the end): for logs, CI and pipes."""
 
     def __init__(
-        self, description: str = "fits", scoring: str | None = None, stream: IO[str] | None = None,
+        self,
+        description: str = "fits",
+        scoring: str | None = None,
+        stream: IO[str] | None = None,
         every_seconds: float = 5.0,
     ) -> None:
         self.description = description

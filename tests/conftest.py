@@ -28,8 +28,10 @@ def housing() -> pd.DataFrame:
 def housing_split(housing: pd.DataFrame):
     from hone.data import SplitSpec, split_train_test
 
-    return split_train_test(housing, SplitSpec(test_size=0.2, stratify="median_income",
-                                               bins=[0, 1.5, 3.0, 4.5, 6.0, np.inf], seed=42))
+    return split_train_test(
+        housing,
+        SplitSpec(test_size=0.2, stratify="median_income", bins=[0, 1.5, 3.0, 4.5, 6.0, np.inf], seed=42),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +41,9 @@ def housing_prepared(housing_split) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
     train = housing_split.train
     features = train.drop(columns=TARGET)
-    preparation = build_preparation(PrepareSpec(categorical=["ocean_proximity"], derived=DERIVED), train, TARGET)
+    preparation = build_preparation(
+        PrepareSpec(categorical=["ocean_proximity"], derived=DERIVED), train, TARGET
+    )
     X = preparation.fit_transform(features)
     return X, train[TARGET].to_numpy(), list(preparation.get_feature_names_out())
 

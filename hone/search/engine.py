@@ -109,9 +109,18 @@ def evaluate(job: SearchJob, log: TrialLog, progress: Progress | None = None) ->
             parallel = Parallel(n_jobs=job.n_jobs, return_as="generator_unordered")
             tasks = (
                 delayed(fit_and_score)(
-                    job.estimator, job.candidates[c], job.X, job.y, job.splits[f][0], job.splits[f][1],
-                    job.scoring.scorers, candidate=c, fold=f, return_train_score=job.return_train_score,
-                    error_score=job.error_score, fit_params=job.fit_params,
+                    job.estimator,
+                    job.candidates[c],
+                    job.X,
+                    job.y,
+                    job.splits[f][0],
+                    job.splits[f][1],
+                    job.scoring.scorers,
+                    candidate=c,
+                    fold=f,
+                    return_train_score=job.return_train_score,
+                    error_score=job.error_score,
+                    fit_params=job.fit_params,
                 )
                 for c, f in todo
             )

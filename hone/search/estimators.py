@@ -57,9 +57,19 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
     """Shared engine of the search strategies: strategies only say which candidates to try."""
 
     def __init__(
-        self, estimator: Any, *, scoring: Any = None, n_jobs: int | None = None, refit: Any = True,
-        cv: Any = None, verbose: int = 0, error_score: Any = np.nan, return_train_score: bool = False,
-        store: Any = None, study: str | None = None, progress: Progress | None = None,
+        self,
+        estimator: Any,
+        *,
+        scoring: Any = None,
+        n_jobs: int | None = None,
+        refit: Any = True,
+        cv: Any = None,
+        verbose: int = 0,
+        error_score: Any = np.nan,
+        return_train_score: bool = False,
+        store: Any = None,
+        study: str | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.estimator = estimator
         self.scoring = scoring
@@ -85,8 +95,16 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         candidates = self._candidates()
         splits = self._splits(X, y, groups)
         job = SearchJob(
-            self.estimator, candidates, X, y, splits, scoring, self.return_train_score, self.error_score,
-            fit_params or None, self.n_jobs,
+            self.estimator,
+            candidates,
+            X,
+            y,
+            splits,
+            scoring,
+            self.return_train_score,
+            self.error_score,
+            fit_params or None,
+            self.n_jobs,
         )
         log = self._trial_log(job)
         evaluation = evaluate(job, log, self._progress())
@@ -106,11 +124,20 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
 
     def _fingerprint(self, job: SearchJob) -> str:
         scoring = {name: _describe(scorer) for name, scorer in job.scoring.scorers.items()}
-        return joblib.hash((
-            clone(self.estimator), job.candidates, job.X, job.y, [np.concatenate(s) for s in job.splits],
-            [len(s[0]) for s in job.splits], scoring, self.return_train_score, str(self.error_score),
-            job.fit_params,
-        ))
+        return joblib.hash(
+            (
+                clone(self.estimator),
+                job.candidates,
+                job.X,
+                job.y,
+                [np.concatenate(s) for s in job.splits],
+                [len(s[0]) for s in job.splits],
+                scoring,
+                self.return_train_score,
+                str(self.error_score),
+                job.fit_params,
+            )
+        )
 
     def _trial_log(self, job: SearchJob) -> TrialLog:
         store = open_store(self.store)
@@ -125,7 +152,9 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
             "n_splits": len(job.splits),
             "metrics": job.scoring.names,
             "refit_metric": job.scoring.refit_metric,
-            "scoring": self.scoring if isinstance(self.scoring, str | list | type(None)) else repr(self.scoring),
+            "scoring": self.scoring
+            if isinstance(self.scoring, str | list | type(None))
+            else repr(self.scoring),
             "return_train_score": bool(self.return_train_score),
         }
         return OptunaTrialLog(
@@ -146,6 +175,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         )
         self.cv_results_ = results
         self.multimetric_ = scoring.multimetric
+        self.refit_metric_ = scoring.refit_metric
         self.scorer_ = scoring.scorers if scoring.multimetric else scoring.scorers[SINGLE]
         self.n_fits_computed_ = evaluation.computed
         self.n_fits_reused_ = evaluation.reused
@@ -215,14 +245,32 @@ class GridSearch(BaseSearch):
     """Exhaustive search over a grid (a dict, or a list of dicts), like GridSearchCV."""
 
     def __init__(
-        self, estimator: Any, param_grid: Any, *, scoring: Any = None, n_jobs: int | None = None,
-        refit: Any = True, cv: Any = None, verbose: int = 0, error_score: Any = np.nan,
-        return_train_score: bool = False, store: Any = None, study: str | None = None,
+        self,
+        estimator: Any,
+        param_grid: Any,
+        *,
+        scoring: Any = None,
+        n_jobs: int | None = None,
+        refit: Any = True,
+        cv: Any = None,
+        verbose: int = 0,
+        error_score: Any = np.nan,
+        return_train_score: bool = False,
+        store: Any = None,
+        study: str | None = None,
         progress: Progress | None = None,
     ) -> None:
         super().__init__(
-            estimator, scoring=scoring, n_jobs=n_jobs, refit=refit, cv=cv, verbose=verbose,
-            error_score=error_score, return_train_score=return_train_score, store=store, study=study,
+            estimator,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            error_score=error_score,
+            return_train_score=return_train_score,
+            store=store,
+            study=study,
             progress=progress,
         )
         self.param_grid = param_grid
@@ -238,14 +286,34 @@ class RandomSearch(BaseSearch):
     """Randomly sampled candidates, the same ones RandomizedSearchCV samples for the same random_state."""
 
     def __init__(
-        self, estimator: Any, param_distributions: Any, *, n_iter: int = 10, scoring: Any = None,
-        n_jobs: int | None = None, refit: Any = True, cv: Any = None, verbose: int = 0,
-        random_state: Any = None, error_score: Any = np.nan, return_train_score: bool = False,
-        store: Any = None, study: str | None = None, progress: Progress | None = None,
+        self,
+        estimator: Any,
+        param_distributions: Any,
+        *,
+        n_iter: int = 10,
+        scoring: Any = None,
+        n_jobs: int | None = None,
+        refit: Any = True,
+        cv: Any = None,
+        verbose: int = 0,
+        random_state: Any = None,
+        error_score: Any = np.nan,
+        return_train_score: bool = False,
+        store: Any = None,
+        study: str | None = None,
+        progress: Progress | None = None,
     ) -> None:
         super().__init__(
-            estimator, scoring=scoring, n_jobs=n_jobs, refit=refit, cv=cv, verbose=verbose,
-            error_score=error_score, return_train_score=return_train_score, store=store, study=study,
+            estimator,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            error_score=error_score,
+            return_train_score=return_train_score,
+            store=store,
+            study=study,
             progress=progress,
         )
         self.param_distributions = param_distributions

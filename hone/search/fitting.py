@@ -81,7 +81,9 @@ def fit_and_score(
     model = clone(estimator).set_params(**clone(params, safe=False))
     X_train, y_train = take_rows(X, train), take_rows(y, train)
     X_test, y_test = take_rows(X, test), take_rows(y, test)
-    fit_kwargs = {k: _fold_param(v, train, len(train) if y is None else len(y)) for k, v in (fit_params or {}).items()}
+    fit_kwargs = {
+        k: _fold_param(v, train, len(train) if y is None else len(y)) for k, v in (fit_params or {}).items()
+    }
     start = time.perf_counter()
     try:
         if y_train is None:
@@ -94,7 +96,12 @@ def fit_and_score(
         fit_time = time.perf_counter() - start
         failed = {name: float(error_score) for name in scorers}
         return FoldResult(
-            candidate, fold, failed, dict(failed) if return_train_score else None, fit_time, 0.0,
+            candidate,
+            fold,
+            failed,
+            dict(failed) if return_train_score else None,
+            fit_time,
+            0.0,
             error="".join(traceback.format_exception_only(type(error), error)).strip(),
         )
     fit_time = time.perf_counter() - start
@@ -122,5 +129,7 @@ def _score_all(model: Any, X: Any, y: Any, scorers: dict[str, Scorer], error_sco
 def _fold_param(value: Any, rows: np.ndarray, n_samples: int) -> Any:
     # Per-sample fit params (sample_weight, ...) follow the fold; anything else passes through.
     if hasattr(value, "__len__") and not isinstance(value, str | dict) and len(value) == n_samples:
-        return take_rows(value if hasattr(value, "shape") or hasattr(value, "iloc") else np.asarray(value), rows)
+        return take_rows(
+            value if hasattr(value, "shape") or hasattr(value, "iloc") else np.asarray(value), rows
+        )
     return value

@@ -74,7 +74,9 @@ def build_cv_results(
     results.update(param_columns(candidates))
     results["params"] = list(candidates)
     for name in metric_names:
-        _store_scores(results, f"test_{name}", table(lambda r, m=name: r.test_scores[m]), splits=True, rank=True)
+        _store_scores(
+            results, f"test_{name}", table(lambda r, m=name: r.test_scores[m]), splits=True, rank=True
+        )
         if return_train_score:
             _store_scores(
                 results, f"train_{name}", table(lambda r, m=name: r.train_scores[m]), splits=True, rank=False

@@ -19,7 +19,9 @@ from hone.errors import SearchError
 Params = dict[str, Any]
 
 
-def grid_candidates(param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]]) -> list[Params]:
+def grid_candidates(
+    param_grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]],
+) -> list[Params]:
     """Every combination of a grid (a dict, or a list of dicts), in GridSearchCV's order."""
     try:
         candidates = list(ParameterGrid(param_grid))
@@ -103,10 +105,7 @@ def extend_values(hit: EdgeHit, steps: int = 2) -> list[Any]:
     """Values past the edge, spaced like the values tried (geometric if they grow by a ratio)."""
     tried = [float(v) for v in hit.tried]
     edge = float(hit.value)
-    if hit.side == "largest":
-        neighbour = tried[-2]
-    else:
-        neighbour = tried[1]
+    neighbour = tried[-2] if hit.side == "largest" else tried[1]
     integer = isinstance(hit.value, Integral)
     geometric = neighbour > 0 and edge > 0 and max(edge, neighbour) / min(edge, neighbour) >= 1.5
     values = [edge]

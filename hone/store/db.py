@@ -84,8 +84,13 @@ class Store:
 
     # -- the locked test set ---------------------------------------------------------------
     def lock_split(
-        self, project: str, data_sha256: str, spec: dict[str, Any], n_rows: int,
-        test_ids: list[int], test_ids_sha256: str,
+        self,
+        project: str,
+        data_sha256: str,
+        spec: dict[str, Any],
+        n_rows: int,
+        test_ids: list[int],
+        test_ids_sha256: str,
     ) -> bool:
         """Record the test set once; later runs must reproduce it. True when newly recorded."""
         with self.engine.begin() as connection:
@@ -104,9 +109,14 @@ class Store:
                 return False
             connection.execute(
                 splits_table.insert().values(
-                    project=project, data_sha256=data_sha256, spec=json.dumps(spec, sort_keys=True),
-                    n_rows=n_rows, n_test=len(test_ids), test_ids_sha256=test_ids_sha256,
-                    test_ids=json.dumps(test_ids), created_at=now(),
+                    project=project,
+                    data_sha256=data_sha256,
+                    spec=json.dumps(spec, sort_keys=True),
+                    n_rows=n_rows,
+                    n_test=len(test_ids),
+                    test_ids_sha256=test_ids_sha256,
+                    test_ids=json.dumps(test_ids),
+                    created_at=now(),
                 )
             )
             return True
@@ -114,7 +124,9 @@ class Store:
     def locked_split(self, project: str) -> Any:
         with self.engine.connect() as connection:
             return connection.execute(
-                sa.select(splits_table).where(splits_table.c.project == project).order_by(splits_table.c.id.desc())
+                sa.select(splits_table)
+                .where(splits_table.c.project == project)
+                .order_by(splits_table.c.id.desc())
             ).first()
 
     # -- runs of hone commands ---------------------------------------------------------------

@@ -70,8 +70,13 @@ class OptunaTrialLog:
     """Fold results as trials of an Optuna study; reopening the same study resumes it."""
 
     def __init__(
-        self, storage: Any, study_name: str, candidates: Sequence[Params], fingerprint: str,
-        attrs: dict[str, Any], run_id: str,
+        self,
+        storage: Any,
+        study_name: str,
+        candidates: Sequence[Params],
+        fingerprint: str,
+        attrs: dict[str, Any],
+        run_id: str,
     ) -> None:
         import optuna
 
@@ -119,81 +124,6 @@ class OptunaTrialLog:
             if name not in opaque
         }
 
-    def load(self) -> dict[tuple[int, int], FoldResult]: ...
-
-    def record(self, result: FoldResult) -> None: ...
-
-    def complete(self, candidate: int, score: float) -> None: ...
-
-
-class MemoryTrialLog:
-    """No persistence: the default when no store is given."""
-
-    def __init__(self) -> None:
-        self.results: dict[tuple[int, int], FoldResult] = {}
-
-    def load(self) -> dict[tuple[int, int], FoldResult]:
-        return dict(self.results)
-
-    def record(self, result: FoldResult) -> None:
-        self.results[result.candidate, result.fold] = result
-
-    def complete(self, candidate: int, score: float) -> None:
-        pass
-
-
-class OptunaTrialLog:
-    """Fold results as trials of an Optuna study; reopening the same study resumes it."""
-
-    def __init__(
-        self, storage: Any, study_name: str, candidates: Sequence[Params], fingerprint: str,
-        attrs: dict[str, Any], run_id: str,
-    ) -> None:
-        import optuna
-
-        self._optuna = optuna
-        self.storage = storage
-        self.study_name = study_name
-        self.candidates = list(candidates)
-        self.run_id = run_id
-        self._distributions = self._categorical_distributions()
-        try:
-            self.study_id = storage.get_study_id_from_name(study_name)
-        except KeyError:
-            self.study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], study_name)
-            storage.set_study_user_attr(self.study_id, "hone.fingerprint", fingerprint)
-            storage.set_study_user_attr(
-                self.study_id, "hone.candidates", [encode_params(c) for c in self.candidates]
-            )
-            for key, value in attrs.items():
-                storage.set_study_user_attr(self.study_id, f"hone.{key}", value)
-        stored = storage.get_study_user_attrs(self.study_id).get("hone.fingerprint")
-        if stored != fingerprint:
-            raise StoreError(
-                f"study {study_name!r} already holds a different search (other data, candidates, cv or "
-                "scoring); pick another study name"
-            )
-        self._trial_ids: dict[int, int] = {}
-
-    def _categorical_distributions(self) -> dict[str, Any]:
-        # Optuna needs a distribution per parameter; the values actually tried make a categorical one.
-        choices: dict[str, list[Any]] = {}
-        for params in self.candidates:
-            for name, value in params.items():
-                plain = plain_value(value)
-                if not isinstance(plain, _PLAIN):
-                    choices.setdefault(name, []).append(None)
-                    continue
-                bucket = choices.setdefault(name, [])
-                if not any(type(c) is type(plain) and c == plain for c in bucket):
-                    bucket.append(plain)
-        opaque = {n for n, params in ((n, p) for p in self.candidates for n in p)
-                  if not isinstance(plain_value(params[n]), _PLAIN)}
-        return {
-            name: self._optuna.distributions.CategoricalDistribution(values)
-            for name, values in choices.items() if name not in opaque
-        }
-
     def load(self) -> dict[tuple[int, int], FoldResult]:
         results = {}
         for trial in self.storage.get_all_trials(self.study_id, deepcopy=False):
@@ -239,7 +169,9 @@ class OptunaTrialLog:
             self.storage.set_trial_state_values(trial_id, state.FAIL)
 
 
-def stored_study(storage: Any, study_name: str) -> tuple[list[Params], dict[str, Any], dict[tuple[int, int], FoldResult]]:
+def stored_study(
+    storage: Any, study_name: str
+) -> tuple[list[Params], dict[str, Any], dict[tuple[int, int], FoldResult]]:
     """A study's candidates, hone attributes and fold results, read back from the store."""
     try:
         study_id = storage.get_study_id_from_name(study_name)

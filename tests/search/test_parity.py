@@ -53,7 +53,9 @@ def test_seed_grid_matches_gridsearchcv(housing_slice):
 def test_book_random_search_matches_randomizedsearchcv(housing_slice):
     X, y = housing_slice
     distributions = {"n_estimators": randint(1, 40), "max_features": randint(1, 8)}
-    settings = dict(n_iter=8, cv=4, scoring="neg_mean_squared_error", random_state=42, return_train_score=True)
+    settings = dict(
+        n_iter=8, cv=4, scoring="neg_mean_squared_error", random_state=42, return_train_score=True
+    )
     theirs = RandomizedSearchCV(RandomForestRegressor(random_state=42), distributions, **settings).fit(X, y)
     ours = hone.RandomSearch(RandomForestRegressor(random_state=42), distributions, **settings).fit(X, y)
     assert_same_results(ours, theirs)

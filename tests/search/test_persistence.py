@@ -52,14 +52,20 @@ def test_partial_study_resumes_only_missing_fits(tmp_path, housing_slice):
     engine = sa.create_engine(f"sqlite:///{db}")
     with engine.begin() as connection:
         removed = connection.execute(
-            sa.text("DELETE FROM trial_user_attributes WHERE key IN ('fold.1', 'fold.2') AND trial_id = "
-                    "(SELECT MIN(trial_id) FROM trials)")
+            sa.text(
+                "DELETE FROM trial_user_attributes WHERE key IN ('fold.1', 'fold.2') AND trial_id = "
+                "(SELECT MIN(trial_id) FROM trials)"
+            )
         ).rowcount
-        connection.execute(sa.text("UPDATE trials SET state='RUNNING' WHERE trial_id = (SELECT MIN(trial_id) FROM trials)"))
+        connection.execute(
+            sa.text("UPDATE trials SET state='RUNNING' WHERE trial_id = (SELECT MIN(trial_id) FROM trials)")
+        )
     assert removed == 2
     resumed = hone.GridSearch(KNeighborsRegressor(), small, cv=3, store=db, study="s").fit(X, y)
     assert (resumed.n_fits_computed_, resumed.n_fits_reused_) == (2, 10)
-    np.testing.assert_allclose(resumed.cv_results_["mean_test_score"], full.cv_results_["mean_test_score"], rtol=1e-12)
+    np.testing.assert_allclose(
+        resumed.cv_results_["mean_test_score"], full.cv_results_["mean_test_score"], rtol=1e-12
+    )
     _, attrs, folds = stored_study(storage, "s")
     assert len(folds) == 12 and attrs["n_splits"] == 3
 
@@ -80,7 +86,9 @@ def test_bad_input_is_refused_before_the_store_is_touched(tmp_path, housing_slic
     with pytest.raises(SearchError, match="param_grid"):
         hone.GridSearch(KNeighborsRegressor(), {"n_neighbors": []}, store=db).fit(X, y)
     with pytest.raises(SearchError, match="refit must name"):
-        hone.GridSearch(KNeighborsRegressor(), GRID, scoring=["r2", "neg_mean_absolute_error"], store=db).fit(X, y)
+        hone.GridSearch(KNeighborsRegressor(), GRID, scoring=["r2", "neg_mean_absolute_error"], store=db).fit(
+            X, y
+        )
     with pytest.raises(SearchError, match="unknown scoring"):
         hone.GridSearch(KNeighborsRegressor(), GRID, scoring="rmse", store=db).fit(X, y)
     assert not db.exists()
@@ -88,7 +96,9 @@ def test_bad_input_is_refused_before_the_store_is_touched(tmp_path, housing_slic
 
 def test_refit_false_keeps_best_params_but_no_estimator(housing_slice):
     X, y = housing_slice
-    search = hone.GridSearch(RandomForestRegressor(random_state=0), {"n_estimators": [2, 4]}, cv=3, refit=False)
+    search = hone.GridSearch(
+        RandomForestRegressor(random_state=0), {"n_estimators": [2, 4]}, cv=3, refit=False
+    )
     search.fit(X, y)
     assert search.best_params_ in search.cv_results_["params"]
     assert not hasattr(search, "best_estimator_")

@@ -30,7 +30,9 @@ def test_inside_the_range_or_other_subgrid_is_not_an_edge():
 
 
 def test_extension_follows_the_spacing_of_the_values_tried():
-    hits = {h.param: h for h in find_edges(grid_candidates(SEED_GRID), {"max_features": 8, "n_estimators": 30})}
+    hits = {
+        h.param: h for h in find_edges(grid_candidates(SEED_GRID), {"max_features": 8, "n_estimators": 30})
+    }
     assert extend_values(hits["max_features"]) == [8, 10, 12]
     assert extend_values(hits["n_estimators"]) == [30, 90, 270]
     grid = expanded_grid(list(hits.values()), {"max_features": 8, "n_estimators": 30})

@@ -1,0 +1,143 @@
+"""The `hone` command: parse, call the Python API, render. Errors the user can fix are one line, exit 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+
+from hone.errors import HoneError, StoreError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="hone: tune a shortlist of models on tabular data, persisted and resumable.",
+)
+_state = {"debug": False}
+
+
+def _console() -> Console:
+    # Wide enough for the tables when the output goes to a file or a pipe.
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def tune(
+    config: Annotated[Path, typer.Argument(help="The project file, e.g. examples/housing/hone.yaml.")],
+    expand: Annotated[
+        bool, typer.Option(help="Widen a grid whose best value sits at its edge, and search again.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines.")] = False,
+) -> None:
+    """Tune every model of the project's shortlist; rerun the same command to resume a killed run."""
+    from hone.config import load_config
+    from hone.progress import auto_progress
+    from hone.project import tune as run_tune
+    from hone.render import comparison_table, direction_note, ranking_table, seed_lines
+    from hone.search.summary import summarize
+
+    project = load_config(config)
+    console = _console()
+    outcome = run_tune(project, progress=None if quiet else auto_progress, expand=expand)
+    console.print(
+        f"split: {outcome.n_train:,} training rows; {outcome.n_test:,} test rows locked in the store "
+        f"({'recorded now' if outcome.split_recorded else 'same as recorded before'}), never read by tune"
+    )
+    console.print(
+        f"prepared features ({len(outcome.feature_names)}): {', '.join(outcome.feature_names)}\n",
+        highlight=False,
+    )
+    summaries = []
+    for model in outcome.models:
+        for search in model.rounds:
+            summary = summarize(model.name, search, "grid" if hasattr(search, "param_grid") else "random")
+            seed_lines(console, summary)
+            summaries.append(summary)
+    console.print(ranking_table(summaries))
+    console.print(comparison_table(summaries))
+    console.print(f"({direction_note(summaries)}; `hone results` prints this again from the store)")
+
+
+@app.command()
+def results(
+    study: Annotated[
+        str | None, typer.Argument(help="A study name (default: every study of the last tune).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Project file whose store to read.")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store path or SQLAlchemy URL (instead of --config).")
+    ] = None,
+) -> None:
+    """Print a stored study (or the last `hone tune`) again, without fitting anything."""
+    import json
+
+    from hone.render import comparison_table, direction_note, ranking_table, seed_lines
+    from hone.search.estimators import open_store
+    from hone.search.summary import read_summary
+
+    opened = _open_store(config, store, open_store)
+    if study is None:
+        run = opened.last_run()
+        if run is None:
+            raise StoreError("no `hone tune` run in this store yet", where=opened.url)
+        studies = json.loads(run.studies)
+    else:
+        studies = [study]
+    summaries = [read_summary(opened.optuna, name) for name in studies]
+    if not summaries:
+        raise StoreError("the last `hone tune` run finished no study", where=opened.url)
+    console = _console()
+    for summary in summaries:
+        seed_lines(console, summary)
+    console.print(ranking_table(summaries))
+    console.print(comparison_table(summaries))
+    console.print(f"({direction_note(summaries)})")
+
+
+def _open_store(config: Path | None, store: str | None, open_store):  # noqa: ANN001, ANN202
+    if store is not None:
+        return open_store(store)
+    from hone.config import load_config
+
+    path = config or Path("hone.yaml")
+    if config is None and not path.exists():
+        raise HoneError("no hone.yaml here: pass --config PATH or --store URL")
+    url = load_config(path).store_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise StoreError("the store does not exist yet: run `hone tune` first", where=url)
+    return open_store(url)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except HoneError as error:
+        if _state["debug"]:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        print("interrupted; rerun the same command to resume where it stopped", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume where it stopped", file=sys.stderr)
+        sys.exit(130)
+    except click.exceptions.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+
+
+if __name__ == "__main__":
+    main()

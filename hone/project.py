@@ -1,0 +1,247 @@
+"""A project file turned into work: load and split the data, prepare it, tune every model of the shortlist.
+
+Everything is checked (config, data, estimators, spaces, folds) before the store is opened, so bad
+input leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sklearn.base import is_classifier
+from sklearn.model_selection import check_cv
+from sklearn.pipeline import Pipeline
+
+from hone.config import ModelSpec, ProjectConfig, SearchSettings
+from hone.data import (
+    PrepareSpec,
+    Split,
+    SplitSpec,
+    build_preparation,
+    load_dataset,
+    read_table,
+    split_train_test,
+    validate_frame,
+)
+from hone.errors import ConfigError
+from hone.search import GridSearch, RandomSearch
+from hone.search.engine import Progress
+from hone.search.estimators import BaseSearch
+from hone.search.scoring import resolve_scoring
+from hone.search.space import EdgeHit, expanded_grid, grid_candidates
+from hone.space_spec import check_space_params, model_space, resolve_estimator
+from hone.store.db import Store
+
+ProgressFactory = Callable[[str, "str | None"], "Progress | None"]
+
+
+@dataclass
+class TrainingSet:
+    """The training rows only: the test rows stay behind ``split.test_index``."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    split: Split
+    n_rows: int
+
+
+def load_training_set(config: ProjectConfig) -> TrainingSet:
+    data = config.data
+    if data.dataset is not None:
+        frame, source = load_dataset(data.dataset), f"dataset {data.dataset!r}"
+    else:
+        frame, source = read_table(data.path), str(data.path)
+    validate_frame(frame, target=data.target, source=source, numeric=config.prepare.numeric)
+    spec = SplitSpec(
+        test_size=config.split.test_size,
+        stratify=config.split.stratify,
+        bins=None if config.split.bins is None else list(config.split.bins),
+        seed=config.split.seed,
+    )
+    split = split_train_test(frame, spec)
+    train = split.train
+    return TrainingSet(train.drop(columns=data.target), train[data.target], split, len(frame))
+
+
+def prepare_spec(config: ProjectConfig) -> PrepareSpec:
+    p = config.prepare
+    return PrepareSpec(
+        numeric=p.numeric,
+        categorical=p.categorical,
+        impute=p.impute,
+        scale=p.scale,
+        one_hot=p.one_hot,
+        derived=dict(p.derived),
+    )
+
+
+@dataclass
+class ModelPlan:
+    """One model of the shortlist, resolved and checked, ready to search."""
+
+    spec: ModelSpec
+    settings: SearchSettings
+    estimator: Any
+    space: Any
+    study: str
+
+    def search(self, space: Any, *, store: Store | None, study: str, progress: Progress | None) -> BaseSearch:
+        s = self.settings
+        common = dict(
+            scoring=s.scoring,
+            cv=s.cv,
+            refit=s.refit,
+            n_jobs=s.n_jobs,
+            return_train_score=s.return_train_score,
+            store=store,
+            study=study,
+            progress=progress,
+        )
+        if s.strategy == "random":
+            return RandomSearch(self.estimator, space, n_iter=s.n_iter, random_state=s.random_state, **common)
+        return GridSearch(self.estimator, space, **common)
+
+
+def _study_name(config: ProjectConfig, model: ModelSpec, settings: SearchSettings, data_sha256: str) -> str:
+    # The same project, model, space, settings and data resume the same study; any change starts a new one.
+    described = json.dumps(
+        {
+            "model": model.model_dump(mode="json"),
+            "search": settings.model_dump(mode="json"),
+            "split": config.split.model_dump(mode="json"),
+            "prepare": config.prepare.model_dump(mode="json"),
+            "data": data_sha256,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return f"{config.project}.{model.name}.{hashlib.sha256(described.encode()).hexdigest()[:10]}"
+
+
+def plan_models(config: ProjectConfig, training: TrainingSet, y: Any) -> list[ModelPlan]:
+    plans = []
+    for index, model in enumerate(config.models):
+        where = config.where("models", index)
+        settings = model.effective_search(config.search)
+        estimator = resolve_estimator(model.estimator, dict(model.params), where)
+        space = model_space(model, settings)
+        check_space_params(estimator, space if isinstance(space, list) else [space], where)
+        if settings.strategy == "grid":
+            grid_candidates(space)
+        if settings.prepare_in_folds:
+            estimator, space = _in_pipeline(config, training, estimator, space)
+        try:
+            resolve_scoring(estimator, settings.scoring, settings.refit)
+            folds = check_cv(settings.cv, y, classifier=is_classifier(estimator))
+            list(folds.split(training.X, y))
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"{error}", where=config.where("search")) from None
+        study = _study_name(config, model, settings, training.split.data_sha256)
+        plans.append(ModelPlan(model, settings, estimator, space, study))
+    return plans
+
+
+def _in_pipeline(config: ProjectConfig, training: TrainingSet, estimator: Any, space: Any) -> tuple[Any, Any]:
+    preparation = build_preparation(prepare_spec(config), training.split.train, config.data.target)
+    pipeline = Pipeline([("prepare", preparation), ("model", estimator)])
+
+    def prefixed(part: dict[str, Any]) -> dict[str, Any]:
+        return {f"model__{name}": values for name, values in part.items()}
+
+    return pipeline, [prefixed(p) for p in space] if isinstance(space, list) else prefixed(space)
+
+
+@dataclass
+class ModelOutcome:
+    """One model's searches: the first round and any rounds that widened the grid past its edge."""
+
+    name: str
+    settings: SearchSettings
+    rounds: list[BaseSearch] = field(default_factory=list)
+
+    @property
+    def search(self) -> BaseSearch:
+        """The round whose best candidate scored highest."""
+        return max(self.rounds, key=lambda s: s.best_score_)
+
+    @property
+    def edges(self) -> list[EdgeHit]:
+        return self.rounds[-1].edges_
+
+
+@dataclass
+class TuneOutcome:
+    run_id: int
+    split_recorded: bool
+    n_train: int
+    n_test: int
+    feature_names: list[str]
+    models: list[ModelOutcome]
+
+
+def tune(
+    config: ProjectConfig,
+    *,
+    progress: ProgressFactory | None = None,
+    expand: bool = False,
+    store: Store | None = None,
+) -> TuneOutcome:
+    """Search every model of the shortlist; persisted fit by fit, so a rerun resumes."""
+    training = load_training_set(config)
+    preparation = build_preparation(prepare_spec(config), training.split.train, config.data.target)
+    y = training.y.to_numpy()
+    plans = plan_models(config, training, y)
+    # The seed prepares the training set once, then searches on the prepared matrix (cheap either way).
+    prepared = preparation.fit_transform(training.X)
+    names = [str(name) for name in preparation.get_feature_names_out()]
+
+    store = store or Store(config.store_url)
+    split = training.split
+    recorded = store.lock_split(
+        config.project,
+        split.data_sha256,
+        config.split.model_dump(mode="json"),
+        training.n_rows,
+        [int(i) for i in split.test_index],
+        split.test_ids_sha256,
+    )
+    run_id = store.start_run(config.project, "tune")
+    outcomes = []
+    try:
+        for plan in plans:
+            X = training.X if plan.settings.prepare_in_folds else prepared
+            outcomes.append(_tune_model(plan, X, y, store, run_id, progress, expand))
+    except BaseException:
+        store.finish_run(run_id, "interrupted")
+        raise
+    store.finish_run(run_id)
+    return TuneOutcome(run_id, recorded, len(training.X), len(split.test_index), names, outcomes)
+
+
+def _tune_model(
+    plan: ModelPlan, X: Any, y: Any, store: Store, run_id: int, progress: ProgressFactory | None, expand: bool
+) -> ModelOutcome:
+    outcome = ModelOutcome(plan.spec.name, plan.settings)
+    space, study = plan.space, plan.study
+    scoring = plan.settings.scoring if isinstance(plan.settings.scoring, str) else None
+    for round_number in range(1, plan.settings.max_rounds + 1):
+        label = plan.spec.name if round_number == 1 else f"{plan.spec.name} (round {round_number})"
+        search = plan.search(
+            space, store=store, study=study, progress=progress(label, scoring) if progress else None
+        )
+        search.fit(X, y)
+        store.optuna.set_study_user_attr(
+            store.optuna.get_study_id_from_name(study), "hone.model", plan.spec.name
+        )
+        store.add_run_study(run_id, study)
+        outcome.rounds.append(search)
+        if not expand or plan.settings.strategy != "grid" or not search.edges_:
+            break
+        space = expanded_grid(search.edges_, search.best_params_)
+        study = f"{plan.study}.round{round_number + 1}"
+    return outcome

@@ -1,0 +1,93 @@
+"""What a finished search says, the same whether it just ran or is read back from the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hone.errors import StoreError
+from hone.search.results import build_cv_results
+from hone.search.space import EdgeHit, find_edges
+from hone.store.trials import stored_study
+
+
+@dataclass
+class SearchSummary:
+    model: str
+    study: str | None
+    strategy: str
+    scoring: str | None  # the refit scorer's name, for display (None: the estimator's own score)
+    refit_metric: str
+    n_splits: int
+    cv_results: dict[str, Any]
+    computed: int = 0
+    reused: int = 0
+    edges: list[EdgeHit] = field(default_factory=list)
+
+    @property
+    def best_index(self) -> int:
+        return int(self.cv_results[f"rank_test_{self.refit_metric}"].argmin())
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return self.cv_results["params"][self.best_index]
+
+    @property
+    def best_score(self) -> float:
+        return float(self.cv_results[f"mean_test_{self.refit_metric}"][self.best_index])
+
+    @property
+    def n_candidates(self) -> int:
+        return len(self.cv_results["params"])
+
+
+def _scoring_name(scoring: Any, refit_metric: str) -> str | None:
+    if isinstance(scoring, str):
+        return scoring
+    if isinstance(scoring, list | tuple | dict):
+        return refit_metric
+    return None
+
+
+def summarize(model: str, search: Any, strategy: str) -> SearchSummary:
+    """A live search (GridSearch / RandomSearch after fit)."""
+    return SearchSummary(
+        model,
+        search.study_name_,
+        strategy,
+        _scoring_name(search.scoring, search.refit_metric_),
+        search.refit_metric_,
+        search.n_splits_,
+        search.cv_results_,
+        search.n_fits_computed_,
+        search.n_fits_reused_,
+        list(search.edges_),
+    )
+
+
+def read_summary(storage: Any, study: str) -> SearchSummary:
+    """A study read back from the store; unfinished fits are an error that says how to finish them."""
+    candidates, attrs, folds = stored_study(storage, study)
+    n_splits = int(attrs["n_splits"])
+    missing = len(candidates) * n_splits - len(folds)
+    if missing:
+        raise StoreError(
+            f"study {study!r} has {missing} of {len(candidates) * n_splits} fits unfinished; "
+            "rerun `hone tune` with the same config to finish it"
+        )
+    metrics = list(attrs["metrics"])
+    results = build_cv_results(candidates, folds, n_splits, metrics, bool(attrs["return_train_score"]))
+    refit_metric = attrs["refit_metric"]
+    summary = SearchSummary(
+        attrs.get("model", study),
+        study,
+        attrs["strategy"],
+        _scoring_name(attrs.get("scoring"), refit_metric),
+        refit_metric,
+        n_splits,
+        results,
+        0,
+        len(folds),
+    )
+    summary.edges = find_edges(candidates, summary.best_params)
+    return summary
