@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 
@@ -19,6 +20,26 @@ app = typer.Typer(
     help="hone: tune a shortlist of models on tabular data, persisted and resumable.",
 )
 _state = {"debug": False}
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def friendly(command: Command) -> Command:
+    """A HoneError becomes one line on stderr and exit code 2 (the traceback only with --debug)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except HoneError as error:
+            if _state["debug"]:
+                raise
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted; rerun the same command to resume where it stopped", err=True)
+            raise typer.Exit(130) from None
+
+    return run  # type: ignore[return-value]
 
 
 def _console() -> Console:
@@ -34,6 +55,7 @@ def _root(
 
 
 @app.command()
+@friendly
 def tune(
     config: Annotated[Path, typer.Argument(help="The project file, e.g. examples/housing/hone.yaml.")],
     expand: Annotated[
@@ -71,6 +93,7 @@ def tune(
 
 
 @app.command()
+@friendly
 def results(
     study: Annotated[
         str | None, typer.Argument(help="A study name (default: every study of the last tune).")
@@ -121,22 +144,7 @@ def _open_store(config: Path | None, store: str | None, open_store):  # noqa: AN
 
 
 def main() -> None:
-    try:
-        app(standalone_mode=False)
-    except HoneError as error:
-        if _state["debug"]:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        print("interrupted; rerun the same command to resume where it stopped", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume where it stopped", file=sys.stderr)
-        sys.exit(130)
-    except click.exceptions.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
+    app()
 
 
 if __name__ == "__main__":

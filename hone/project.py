@@ -34,7 +34,7 @@ from hone.search.engine import Progress
 from hone.search.estimators import BaseSearch
 from hone.search.scoring import resolve_scoring
 from hone.search.space import EdgeHit, expanded_grid, grid_candidates
-from hone.space_spec import check_space_params, model_space, resolve_estimator
+from hone.space_spec import resolve_model
 from hone.store.db import Store
 
 ProgressFactory = Callable[[str, "str | None"], "Progress | None"]
@@ -125,12 +125,9 @@ def _study_name(config: ProjectConfig, model: ModelSpec, settings: SearchSetting
 
 def plan_models(config: ProjectConfig, training: TrainingSet, y: Any) -> list[ModelPlan]:
     plans = []
-    for index, model in enumerate(config.models):
-        where = config.where("models", index)
+    for model in config.models:
         settings = model.effective_search(config.search)
-        estimator = resolve_estimator(model.estimator, dict(model.params), where)
-        space = model_space(model, settings)
-        check_space_params(estimator, space if isinstance(space, list) else [space], where)
+        estimator, space = resolve_model(model, settings)
         if settings.strategy == "grid":
             grid_candidates(space)
         if settings.prepare_in_folds:

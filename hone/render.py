@@ -50,7 +50,9 @@ def seed_lines(console: Console, summary: SearchSummary) -> None:
     for index, params in enumerate(summary.cv_results["params"]):
         console.print(f"{_mean(summary, index)!r} {plain_params(params)!r}", highlight=False, markup=False)
     best = f"{label} {_mean(summary, summary.best_index):,.1f}"
-    console.print(f"best params: {plain_params(summary.best_params)!r}  ({best})", highlight=False, markup=False)
+    console.print(
+        f"best params: {plain_params(summary.best_params)!r}  ({best})", highlight=False, markup=False
+    )
     sentences = describe_edges(summary.edges)
     if sentences and summary.strategy == "grid":
         proposal = {

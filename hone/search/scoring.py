@@ -68,7 +68,7 @@ def _scorer(estimator: Any, scoring: Any) -> Scorer:
 def display_score(scoring_name: str | None, value: float) -> tuple[str, float]:
     """A score as people read it: RMSE for neg_mean_squared_error (as the seed prints), etc."""
     if scoring_name == "neg_mean_squared_error":
-        return "RMSE", math.sqrt(-value) if value <= 0 else math.nan
+        return "RMSE", math.sqrt(abs(value)) if value <= 0 else math.nan  # abs: sqrt(-0.0) is -0.0
     if scoring_name and scoring_name.startswith("neg_"):
         return _short_name(scoring_name[4:]), -value
     return _short_name(scoring_name or SINGLE), value

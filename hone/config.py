@@ -1,0 +1,792 @@
+"""The project file ``hone.yaml``: its schema, and loading it with errors that say where.
+
+``load_config`` reads the YAML, validates it with the pydantic models below and returns a
+:class:`ProjectConfig`. Any problem is a :class:`~hone.errors.ConfigError` whose ``where`` is
+``file:line:column`` of the offending key or value and whose message starts with the key path
+(``models[1].estimator: ...``). The YAML node marks are kept on the loaded config so that later
+steps (``hone.space_spec``) can point at a key too, through ``ProjectConfig.where`` and
+``ModelSpec.where``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import re
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from hone.errors import ConfigError
+from hone.space_spec import distribution_problem
+
+__all__ = [
+    "DEFAULT_STORE",
+    "DataSpec",
+    "ModelSpec",
+    "PrepareSettings",
+    "ProjectConfig",
+    "SearchOverride",
+    "SearchSettings",
+    "SplitSettings",
+    "load_config",
+    "parse_derived",
+]
+
+DEFAULT_STORE = ".hone/hone.db"
+
+KeyPath = tuple[str | int, ...]
+
+
+class _Problem(ValueError):
+    """A validation failure located at ``at``, a key path below the value being validated.
+
+    Raised inside validators; pydantic keeps it in the error's ``ctx`` so ``load_config`` can
+    point at the exact key instead of the whole model.
+    """
+
+    def __init__(self, message: str, at: KeyPath = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.at = at
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# --- locating keys in the YAML ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Spot:
+    """A node of the YAML tree, with the mark of its key (None for the root and list items)."""
+
+    node: yaml.Node
+    key_mark: yaml.Mark | None
+
+    def mark(self, *, key: bool = False) -> yaml.Mark:
+        # A block collection starts on the line after its key; the key is what the user looks for.
+        block = isinstance(self.node, (yaml.MappingNode, yaml.SequenceNode)) and not self.node.flow_style
+        if self.key_mark is not None and (key or block):
+            return self.key_mark
+        return self.node.start_mark
+
+
+class _Locator:
+    """Maps key paths (``("models", 0, "grid")``) to positions in one YAML file."""
+
+    def __init__(self, label: str, spots: Mapping[KeyPath, _Spot], prefix: KeyPath = ()) -> None:
+        self.label = label
+        self.spots = spots
+        self.prefix = prefix
+
+    @classmethod
+    def detached(cls, prefix: KeyPath = ()) -> _Locator:
+        return cls("<config>", {}, prefix)
+
+    def child(self, *prefix: str | int) -> _Locator:
+        return _Locator(self.label, self.spots, self.prefix + prefix)
+
+    def resolve(self, path: KeyPath, *, skip_unknown: bool = False) -> tuple[KeyPath, _Spot | None]:
+        """The key path to show, and the deepest spot of the file found along ``path``.
+
+        An int under a mapping is skipped: the file had one mapping where the config holds a list
+        of one. With ``skip_unknown`` (pydantic's ``loc``) any element not in the file is skipped,
+        which drops the union-member tags pydantic inserts.
+        """
+        shown: list[str | int] = []
+        current: KeyPath = ()
+        spot = self.spots.get(())
+        found = True
+        for element in path:
+            if found and current + (element,) in self.spots:
+                current += (element,)
+                spot = self.spots[current]
+                shown.append(element)
+            elif skip_unknown or (found and isinstance(element, int) and _is_mapping(spot)):
+                continue
+            else:
+                found = False
+                shown.append(element)
+        return tuple(shown), spot
+
+    def position(self, mark: yaml.Mark | None) -> str:
+        return f"{self.label}:{mark.line + 1}:{mark.column + 1}" if mark is not None else self.label
+
+    def where(self, *key_path: str | int) -> str:
+        # The key rather than its value: later errors are mostly about names (a param, an estimator).
+        shown, spot = self.resolve(self.prefix + key_path)
+        return f"{self.position(spot.mark(key=True) if spot else None)} ({_format_path(shown)})"
+
+
+def _is_mapping(spot: _Spot | None) -> bool:
+    return spot is not None and isinstance(spot.node, yaml.MappingNode)
+
+
+def _format_path(path: KeyPath) -> str:
+    text = ""
+    for element in path:
+        text += f"[{element}]" if isinstance(element, int) else (f".{element}" if text else str(element))
+    return text or "(top level)"
+
+
+# --- reusable field types -------------------------------------------------------------------
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_DOTTED_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+
+
+def _check_name(value: str) -> str:
+    if not _NAME_RE.fullmatch(value):
+        raise _Problem(f"{value!r} is not a valid name: use only letters, digits, '_', '.' and '-'")
+    return value
+
+
+def _check_dotted(value: str) -> str:
+    if not _DOTTED_RE.fullmatch(value):
+        raise _Problem(f"{value!r} is not an import path like sklearn.ensemble.RandomForestRegressor")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+DottedPath = Annotated[str, AfterValidator(_check_dotted)]
+Column = Annotated[str, Field(min_length=1)]
+
+
+@functools.lru_cache(maxsize=1)
+def _scorer_names() -> frozenset[str]:
+    # Imported late: sklearn is slow to import and only scorer names are needed from it here.
+    from sklearn.metrics import get_scorer_names
+
+    return frozenset(get_scorer_names())
+
+
+def _check_scoring(value: Any) -> Any:
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise _Problem("should be a scorer name or a non-empty list of scorer names")
+    known = _scorer_names()
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        at: KeyPath = () if isinstance(value, str) else (i,)
+        if name not in known:
+            hint = _did_you_mean(name, known) or "; see sklearn.metrics.get_scorer_names()"
+            raise _Problem(f"unknown scorer {name!r}{hint}", at)
+        if name in seen:
+            raise _Problem(f"scorer {name!r} is listed twice", at)
+        seen.add(name)
+    return value
+
+
+def _check_refit(value: Any) -> Any:
+    if not isinstance(value, (bool, str)):
+        raise _Problem(f"should be true, false or the name of a scoring metric (got {value!r})")
+    return value
+
+
+Strategy = Literal["grid", "random"]
+Folds = Annotated[int, Field(ge=2)]
+Scoring = Annotated[str | list[str] | None, BeforeValidator(_check_scoring)]
+Refit = Annotated[bool | str, BeforeValidator(_check_refit)]
+Positive = Annotated[int, Field(ge=1)]
+
+
+class _Schema(BaseModel):
+    # A misspelt key must be an error, never silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- sections --------------------------------------------------------------------------------
+
+_DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")  # what hone.data's reader handles
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    return Path(base) if base is not None else Path.cwd()
+
+
+def _expand_env(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise _Problem(f"environment variable {name} is not set (used as ${{{name}}})")
+        return os.environ[name]
+
+    return _ENV_RE.sub(replace, text)
+
+
+class DataSpec(_Schema):
+    """Where the data comes from: a built-in data set or a file, and the column to predict."""
+
+    dataset: Name | None = None
+    path: Path | None = None  # absolute after loading: resolved against the config's directory
+    target: Column
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _resolve_path(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or isinstance(value, Path):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise _Problem("should be the path of a CSV or Parquet file")
+        path = Path(_expand_env(value)).expanduser()
+        if not path.name.lower().endswith(_DATA_SUFFIXES):
+            raise _Problem(f"{value!r} should be a CSV (.csv, .csv.gz) or Parquet (.parquet, .pq) file")
+        return Path(os.path.normpath(_base_dir(info) / path))
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if self.dataset is not None and self.path is not None:
+            raise _Problem("give either dataset or path, not both", ("path",))
+        if self.dataset is None and self.path is None:
+            raise _Problem("needs either dataset (a built-in data set) or path (a CSV or Parquet file)")
+        return self
+
+
+class SplitSettings(_Schema):
+    """The held-out test set: drawn once with ``seed`` so it stays the same between runs."""
+
+    # The last bin edge is usually .inf: keep it as Infinity in JSON rather than pydantic's null.
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
+
+    test_size: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    stratify: Column | None = None
+    bins: list[float] | None = None  # edges cutting a numeric stratify column into categories
+    seed: int = 42  # fixed by default: a test set that moved between runs would leak into tuning
+
+    @field_validator("bins")
+    @classmethod
+    def _increasing(cls, bins: list[float] | None) -> list[float] | None:
+        if bins is None:
+            return None
+        if len(bins) < 2:
+            raise _Problem("bins need at least two edges")
+        for i in range(1, len(bins)):
+            if not bins[i - 1] < bins[i]:
+                raise _Problem(f"bins must be increasing, but {bins[i]:g} follows {bins[i - 1]:g}", (i,))
+        return bins
+
+    @model_validator(mode="after")
+    def _bins_need_stratify(self) -> SplitSettings:
+        if self.bins is not None and self.stratify is None:
+            raise _Problem("bins cut the stratify column into categories: set split.stratify too", ("bins",))
+        return self
+
+
+_DERIVED_RE = re.compile(r"\s*([A-Za-z_]\w*)\s*([-+*/])\s*([A-Za-z_]\w*)\s*")
+
+
+def parse_derived(expression: str) -> tuple[str, str, str]:
+    """Split a derived-feature expression ``"a / b"`` into ``(left, operator, right)``.
+
+    The operator is one of ``/ * + -``; operands are column names. Raises ValueError.
+    """
+    match = _DERIVED_RE.fullmatch(expression)
+    if not match:
+        raise ValueError(
+            f"{expression!r} is not 'column op column' with op one of / * + - (e.g. total_rooms / households)"
+        )
+    left, op, right = match.groups()
+    return left, op, right
+
+
+def _no_duplicates(columns: list[str] | None) -> list[str] | None:
+    seen: set[str] = set()
+    for i, column in enumerate(columns or []):
+        if column in seen:
+            raise _Problem(f"column {column!r} is listed twice", (i,))
+        seen.add(column)
+    return columns
+
+
+class PrepareSettings(_Schema):
+    """How the training features are prepared before (or inside) the search."""
+
+    numeric: Annotated[list[Column] | None, AfterValidator(_no_duplicates)] = None  # None: all numeric
+    categorical: Annotated[list[Column] | None, AfterValidator(_no_duplicates)] = None  # None: all others
+    impute: Literal["median", "mean", "most_frequent", "none"] = "median"
+    scale: Literal["standard", "minmax", "none"] = "standard"
+    one_hot: bool = True
+    derived: dict[Name, str] = Field(default_factory=dict)  # new column -> "a / b"; order is kept
+
+    @field_validator("derived")
+    @classmethod
+    def _check_derived(cls, derived: dict[str, str]) -> dict[str, str]:
+        for name, expression in derived.items():
+            try:
+                parse_derived(expression)
+            except ValueError as exc:
+                raise _Problem(str(exc), (name,)) from None
+        return derived
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> PrepareSettings:
+        numeric = set(self.numeric or ())
+        for i, column in enumerate(self.categorical or ()):
+            if column in numeric:
+                raise _Problem(f"column {column!r} is both numeric and categorical", ("categorical", i))
+        return self
+
+
+class SearchSettings(_Schema):
+    """How each model is searched; ``search`` gives defaults, a model's ``search`` overrides them."""
+
+    strategy: Strategy = "grid"
+    cv: Folds = 5
+    scoring: Scoring = None  # None: the estimator's own score method
+    refit: Refit = True
+    n_iter: Positive = 10  # random only
+    random_state: int | None = None
+    n_jobs: int | None = None
+    return_train_score: bool = False
+    prepare_in_folds: bool = False  # true: preparation is fitted inside each fold (no leakage)
+    max_rounds: Positive = 3  # budget of rounds for `hone tune --expand`
+
+    @model_validator(mode="after")
+    def _refit_matches_scoring(self) -> SearchSettings:
+        if isinstance(self.scoring, list):
+            metrics = ", ".join(self.scoring)
+            if self.refit is True:
+                raise _Problem(
+                    f"with a list of scoring metrics, refit must name the one to refit on ({metrics}) "
+                    "or be false",
+                    ("refit",),
+                )
+            if isinstance(self.refit, str) and self.refit not in self.scoring:
+                hint = _did_you_mean(self.refit, self.scoring)
+                raise _Problem(
+                    f"refit {self.refit!r} is not one of the scoring metrics ({metrics}){hint}", ("refit",)
+                )
+        elif isinstance(self.refit, str):
+            raise _Problem(
+                "refit can name a metric only when scoring is a list; use true or false", ("refit",)
+            )
+        return self
+
+
+class SearchOverride(_Schema):
+    """A model's own ``search`` keys; unset keys come from the project's ``search``."""
+
+    strategy: Strategy | None = None
+    cv: Folds | None = None
+    scoring: Scoring = None
+    refit: Refit | None = None
+    n_iter: Positive | None = None
+    random_state: int | None = None
+    n_jobs: int | None = None
+    return_train_score: bool | None = None
+    prepare_in_folds: bool | None = None
+    max_rounds: Positive | None = None
+
+
+def _as_list_of_mappings(value: Any) -> Any:
+    # A single mapping is the common case; sklearn takes a list of them, so normalise to that.
+    return [value] if isinstance(value, dict) else value
+
+
+class ModelSpec(_Schema):
+    """One model of the shortlist: an estimator class, fixed params, and the space to search."""
+
+    name: Name
+    estimator: DottedPath
+    params: dict[str, Any] = Field(default_factory=dict)
+    # Both are lists of mappings after loading (a single mapping in the file becomes a list of one).
+    grid: Annotated[list[dict[str, list[Any]]] | None, BeforeValidator(_as_list_of_mappings)] = None
+    distributions: list[dict[str, list[Any] | str]] | None = None
+    search: SearchOverride | None = None
+
+    _locator: _Locator | None = PrivateAttr(default=None)
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_not_empty(cls, grid: list[dict[str, list[Any]]] | None) -> Any:
+        if grid is None:
+            return None
+        if not grid:
+            raise _Problem("empty grid: give at least one parameter with a list of values")
+        for i, space in enumerate(grid):
+            if not space:
+                raise _Problem("empty grid: this mapping has no parameters", (i,))
+            for key, values in space.items():
+                if not values:
+                    raise _Problem(f"empty grid: {key} has no values to try", (i, key))
+        return grid
+
+    @field_validator("distributions", mode="before")
+    @classmethod
+    def _check_distributions(cls, spaces: Any) -> Any:
+        spaces = _as_list_of_mappings(spaces)
+        if not isinstance(spaces, list):
+            return spaces  # pydantic reports the wrong type
+        if not spaces:
+            raise _Problem("empty distributions: give at least one parameter")
+        for i, space in enumerate(spaces):
+            if not isinstance(space, dict):
+                continue
+            if not space:
+                raise _Problem("empty distributions: this mapping has no parameters", (i,))
+            for key, value in space.items():
+                if isinstance(value, str):
+                    problem = distribution_problem(value)
+                    if problem:
+                        raise _Problem(problem, (i, key))
+                elif not isinstance(value, list):
+                    raise _Problem(
+                        f"should be a list of values or a distribution like randint(1, 200) (got {value!r})",
+                        (i, key),
+                    )
+                elif not value:
+                    raise _Problem(f"empty distributions: {key} has no values to sample", (i, key))
+        return spaces
+
+    @model_validator(mode="after")
+    def _params_not_searched(self) -> ModelSpec:
+        for field in ("grid", "distributions"):
+            for i, space in enumerate(getattr(self, field) or ()):
+                for key in space:
+                    if key in self.params:
+                        raise _Problem(
+                            f"{key} is both fixed in params and searched in {field}: keep only one",
+                            (field, i, key),
+                        )
+        return self
+
+    def effective_search(self, defaults: SearchSettings) -> SearchSettings:
+        """The project's search settings with this model's overrides applied."""
+        if self.search is None:
+            return defaults
+        merged = {**defaults.model_dump(), **self.search.model_dump(exclude_unset=True)}
+        return SearchSettings.model_validate(merged)
+
+    def space_key(self, strategy: Strategy) -> Literal["grid", "distributions"]:
+        """The key holding the space for ``strategy`` (random samples the grid if no distributions)."""
+        if strategy == "random" and self.distributions is not None:
+            return "distributions"
+        return "grid"
+
+    def where(self, *key_path: str | int) -> str:
+        """``file:line:col (models[i].key...)`` of a key below this model, for error messages."""
+        if self._locator is None:
+            return _Locator.detached(("models", self.name)).where(*key_path)
+        return self._locator.where(*key_path)
+
+
+class ProjectConfig(_Schema):
+    """The whole project file."""
+
+    project: Name
+    data: DataSpec
+    split: SplitSettings = Field(default_factory=SplitSettings)
+    prepare: PrepareSettings = Field(default_factory=PrepareSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    models: list[ModelSpec]
+    # A path (absolute after loading) or an SQLAlchemy URL; validated even when defaulted so the
+    # default is resolved next to the config file too.
+    store: str = Field(default=DEFAULT_STORE, validate_default=True)
+
+    _locator: _Locator | None = PrivateAttr(default=None)
+    _config_path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _resolve_store(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise _Problem("should be a SQLite file path or an SQLAlchemy URL")
+        if "://" in value:
+            return value
+        return os.path.normpath(_base_dir(info) / Path(value).expanduser())
+
+    @field_validator("models")
+    @classmethod
+    def _at_least_one(cls, models: list[ModelSpec]) -> list[ModelSpec]:
+        if not models:
+            raise _Problem("the shortlist is empty: give at least one model")
+        return models
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ProjectConfig:
+        target = self.data.target
+        for key in ("numeric", "categorical"):
+            for i, column in enumerate(getattr(self.prepare, key) or ()):
+                if column == target:
+                    raise _Problem(
+                        f"{column!r} is the target (data.target), not a feature", ("prepare", key, i)
+                    )
+        names: set[str] = set()
+        for i, model in enumerate(self.models):
+            if model.name in names:
+                raise _Problem(f"model name {model.name!r} is used twice", ("models", i, "name"))
+            names.add(model.name)
+            settings = self._merged_search(i, model)
+            if settings.strategy == "grid" and model.grid is None:
+                hint = " (distributions are only sampled by strategy random)" if model.distributions else ""
+                raise _Problem(f"strategy grid needs a grid: param -> list of values{hint}", ("models", i))
+            if settings.strategy == "random" and model.grid is None and model.distributions is None:
+                raise _Problem(
+                    "strategy random needs distributions (or a grid to sample from)", ("models", i)
+                )
+        return self
+
+    def _merged_search(self, index: int, model: ModelSpec) -> SearchSettings:
+        try:
+            return model.effective_search(self.search)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            cause = error.get("ctx", {}).get("error")
+            at = tuple(error["loc"]) + (cause.at if isinstance(cause, _Problem) else ())
+            message = cause.message if isinstance(cause, _Problem) else _pydantic_message(error)
+            overridden = model.search is not None and bool(at) and at[0] in model.search.model_fields_set
+            location: KeyPath = ("models", index, "search") + (at if overridden else ())
+            raise _Problem(f"{message} (with this model's search merged into search)", location) from None
+
+    @property
+    def config_path(self) -> Path | None:
+        """The absolute path of the file this config was loaded from (None if built in code)."""
+        return self._config_path
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory relative paths in the config are resolved against."""
+        return self._config_path.parent if self._config_path is not None else Path.cwd()
+
+    @property
+    def store_url(self) -> str:
+        """An SQLAlchemy URL for the store: ``sqlite:///`` + absolute path, or the URL as given."""
+        if "://" in self.store:
+            return self.store
+        path = Path(self.store)
+        return f"sqlite:///{(path if path.is_absolute() else self.base_dir / path).as_posix()}"
+
+    def model(self, name: str) -> ModelSpec:
+        """The model called ``name``; a ConfigError naming the known models otherwise."""
+        for model in self.models:
+            if model.name == name:
+                return model
+        names = [m.name for m in self.models]
+        raise ConfigError(
+            f"no model named {name!r}{_did_you_mean(name, names)} (models: {', '.join(names)})",
+            where=self.where("models"),
+        )
+
+    def where(self, *key_path: str | int) -> str:
+        """``file:line:col (key.path)`` of a key, e.g. ``where("models", 0, "grid")``, for errors."""
+        locator = self._locator or _Locator.detached()
+        return locator.where(*key_path)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _index_nodes(root: yaml.Node, label: str) -> dict[KeyPath, _Spot]:
+    """Every key path of the document -> its node, rejecting duplicate keys on the way."""
+    constructor = yaml.constructor.SafeConstructor()  # a separate one: only to read scalar keys
+    spots: dict[KeyPath, _Spot] = {(): _Spot(root, None)}
+    visited: set[int] = set()  # aliases may repeat (or nest) a node: index it once
+    stack: list[tuple[KeyPath, yaml.Node]] = [((), root)]
+    while stack:
+        path, node = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                if isinstance(key_node, yaml.ScalarNode):
+                    key: Any = constructor.construct_object(key_node)
+                else:
+                    key = ("<complex key>", key_node.start_mark.line, key_node.start_mark.column)
+                child = path + (key,)
+                if child in spots:
+                    mark = key_node.start_mark
+                    raise ConfigError(
+                        f"{_format_path(child)}: duplicate key {key!r}",
+                        where=f"{label}:{mark.line + 1}:{mark.column + 1}",
+                    )
+                spots[child] = _Spot(value_node, key_node.start_mark)
+                stack.append((child, value_node))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                spots[path + (index,)] = _Spot(item, None)
+                stack.append((path + (index,), item))
+    return spots
+
+
+def _parse_yaml(text: str, label: str) -> tuple[Any, _Locator | None]:
+    """The constructed document and a locator for it; (None, None) for an empty document."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        # Indexed before constructing: merge keys (<<) are flattened in place by construction.
+        locator = _Locator(label, _index_nodes(root, label))
+        return loader.construct_document(root), locator
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        detail = str(exc.problem or exc.context or "cannot parse")
+        context = exc.context_mark
+        if exc.problem and exc.context and context is not None:
+            detail += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
+        where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
+        raise ConfigError(f"invalid YAML: {' '.join(detail.split())}", where=where) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {' '.join(str(exc).split())}", where=label) from exc
+    finally:
+        loader.dispose()
+
+
+# --- turning pydantic errors into located ConfigErrors -----------------------------------------
+
+
+def _model_at(path: KeyPath) -> type[BaseModel] | None:
+    """The schema model describing the mapping at ``path`` (list indices are looked through)."""
+    model: type[BaseModel] | None = ProjectConfig
+    for element in path:
+        if isinstance(element, int):
+            continue
+        field = model.model_fields.get(element) if model else None
+        model = _find_model(field.annotation) if field else None
+    return model
+
+
+def _find_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, types.UnionType, list, Annotated):
+        for arg in get_args(annotation):
+            found = _find_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+_PLAIN_MESSAGES = {"model_type": "should be a mapping", "dict_type": "should be a mapping"}
+
+
+def _pydantic_message(error: Mapping[str, Any]) -> str:
+    message = _PLAIN_MESSAGES.get(error["type"]) or str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    if message.startswith("Input should"):
+        message = message[len("Input ") :]
+    plain_input = isinstance(error["input"], _SCALARS)
+    if plain_input and error["type"] not in ("missing", "extra_forbidden", "value_error"):
+        message += f" (got {error['input']!r})"
+    return message
+
+
+@dataclass(frozen=True)
+class _Located:
+    path: KeyPath
+    mark: yaml.Mark | None
+    message: str
+    missing: bool = False
+
+
+def _locate(error: Mapping[str, Any], locator: _Locator) -> _Located:
+    loc = tuple(error["loc"])
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, _Problem):
+        base, _ = locator.resolve(loc, skip_unknown=True)
+        shown, spot = locator.resolve(base + cause.at)
+        return _Located(shown, spot.mark() if spot else None, cause.message)
+    if error["type"] == "missing":
+        parent, spot = locator.resolve(loc[:-1], skip_unknown=True)
+        return _Located(parent + loc[-1:], spot.mark() if spot else None, "required key is missing", True)
+    shown, spot = locator.resolve(loc, skip_unknown=True)
+    if error["type"] == "extra_forbidden":
+        model = _model_at(shown[:-1])
+        allowed = list(model.model_fields) if model else []
+        key = str(shown[-1]) if shown else "?"
+        message = f"unknown key{_did_you_mean(key, allowed)}"
+        if allowed:
+            message += f" (allowed keys: {', '.join(allowed)})"
+        return _Located(shown, spot.mark(key=True) if spot else None, message)
+    return _Located(shown, spot.mark() if spot else None, _pydantic_message(error))
+
+
+def _first_problem(exc: ValidationError, locator: _Locator) -> ConfigError:
+    located = [_locate(error, locator) for error in exc.errors()]
+
+    # A value failing a union fails once per member; keep the most specific of those paths.
+    def deeper(other: _Located, item: _Located) -> bool:
+        return len(other.path) > len(item.path) and other.path[: len(item.path)] == item.path
+
+    specific = [item for item in located if not any(deeper(other, item) for other in located)]
+
+    def position(item: _Located) -> tuple[bool, int, int]:
+        # A misspelt key is also a missing one: the unknown key, with its suggestion, says more.
+        line, column = (item.mark.line, item.mark.column) if item.mark else (1 << 30, 0)
+        return item.missing, line, column
+
+    first = min(specific, key=position)
+    prefix = _format_path(first.path)
+    return ConfigError(f"{prefix}: {first.message}", where=locator.position(first.mark))
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path) -> ProjectConfig:
+    """Read and validate a project file; every problem is a ConfigError naming file:line:col."""
+    file = Path(path)
+    label = str(path)
+    if file.is_dir():
+        inside = file / "hone.yaml"
+        hint = f"; did you mean {inside}?" if inside.is_file() else ""
+        raise ConfigError(f"is a directory, not a project file{hint}", where=label)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("project file not found", where=label) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"project file is not UTF-8 text ({exc.reason})", where=label) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the project file: {exc.strerror or exc}", where=label) from None
+
+    data, locator = _parse_yaml(text, label)
+    if locator is None or data is None:
+        raise ConfigError("project file is empty", where=label)
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "the top level must be a mapping of keys (project:, data:, models:, ...), "
+            f"not a {type(data).__name__}",
+            where=locator.position(locator.spots[()].node.start_mark),
+        )
+
+    absolute = file.absolute()
+    try:
+        config = ProjectConfig.model_validate(data, context={"base_dir": absolute.parent})
+    except ValidationError as exc:
+        raise _first_problem(exc, locator) from None
+    config._config_path = absolute
+    config._locator = locator
+    for index, model in enumerate(config.models):
+        model._locator = locator.child("models", index)
+    return config
