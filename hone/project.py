@@ -28,7 +28,7 @@ from hone.data import (
     split_train_test,
     validate_frame,
 )
-from hone.errors import ConfigError
+from hone.errors import ConfigError, SearchError
 from hone.search import GridSearch, RandomSearch
 from hone.search.engine import Progress
 from hone.search.estimators import BaseSearch
@@ -132,15 +132,31 @@ def plan_models(config: ProjectConfig, training: TrainingSet, y: Any) -> list[Mo
             grid_candidates(space)
         if settings.prepare_in_folds:
             estimator, space = _in_pipeline(config, training, estimator, space)
-        try:
-            resolve_scoring(estimator, settings.scoring, settings.refit)
-            folds = check_cv(settings.cv, y, classifier=is_classifier(estimator))
-            list(folds.split(training.X, y))
-        except (ValueError, TypeError) as error:
-            raise ConfigError(f"{error}", where=config.where("search")) from None
+        _check_scoring_and_folds(config, model, settings, estimator, training.X, y)
         study = _study_name(config, model, settings, training.split.data_sha256)
         plans.append(ModelPlan(model, settings, estimator, space, study))
     return plans
+
+
+def _setting_where(config: ProjectConfig, model: ModelSpec, key: str) -> str:
+    overridden = model.search is not None and getattr(model.search, key) is not None
+    return model.where("search", key) if overridden else config.where("search", key)
+
+
+def _check_scoring_and_folds(
+    config: ProjectConfig, model: ModelSpec, settings: SearchSettings, estimator: Any, X: Any, y: Any
+) -> None:
+    try:
+        resolve_scoring(estimator, settings.scoring, settings.refit)
+    except SearchError as error:
+        raise ConfigError(error.message, where=_setting_where(config, model, "scoring")) from None
+    try:
+        list(check_cv(settings.cv, y, classifier=is_classifier(estimator)).split(X, y))
+    except ValueError as error:
+        raise ConfigError(
+            f"cv={settings.cv} cannot split the {len(y)} training rows: {error}",
+            where=_setting_where(config, model, "cv"),
+        ) from None
 
 
 def _in_pipeline(config: ProjectConfig, training: TrainingSet, estimator: Any, space: Any) -> tuple[Any, Any]:
