@@ -25,11 +25,11 @@ demo: $(VENV)/.installed
 	$(BIN)/hone tune examples/housing/hone.yaml
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check hone tests bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check hone tests bench
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) examples/housing/.hone .pytest_cache

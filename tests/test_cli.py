@@ -107,8 +107,12 @@ def test_tune_prints_every_candidate_and_results_reprints_them(project: Path):
 
 def test_kill_9_then_rerun_recomputes_no_finished_fit(project: Path, tmp_path: Path):
     db = tmp_path / "store.db"
-    process = subprocess.Popen([HONE, "tune", str(project), "--quiet"], cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [HONE, "tune", str(project), "--quiet"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while len(stored_folds(db)) < 6 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -119,7 +123,10 @@ def test_kill_9_then_rerun_recomputes_no_finished_fit(project: Path, tmp_path: P
 
     resumed = run_hone("tune", str(project), "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    counts = [tuple(map(int, m)) for m in re.findall(r"\((\d+) fitted now, (\d+) read from the store\)", resumed.stdout)]
+    counts = [
+        tuple(map(int, m))
+        for m in re.findall(r"\((\d+) fitted now, (\d+) read from the store\)", resumed.stdout)
+    ]
     assert sum(fitted + read for fitted, read in counts) == 27 + 12
     assert sum(read for _, read in counts) == len(before)
     after = stored_folds(db)

@@ -28,8 +28,12 @@ def test_seed_grid_on_the_full_training_set_matches_sklearn(tmp_path: Path, hous
     assert outcome.feature_names == names
     assert (outcome.n_train, outcome.n_test) == (16512, 4128)
     theirs = GridSearchCV(
-        RandomForestRegressor(random_state=42), config.models[0].grid, cv=5, scoring="neg_mean_squared_error",
-        return_train_score=True, n_jobs=-1,
+        RandomForestRegressor(random_state=42),
+        config.models[0].grid,
+        cv=5,
+        scoring="neg_mean_squared_error",
+        return_train_score=True,
+        n_jobs=-1,
     ).fit(X, y)
     assert search.cv_results_["params"] == theirs.cv_results_["params"]
     for key in [k for k in theirs.cv_results_ if k.startswith(("split", "mean_t", "std_t", "rank"))]:
