@@ -83,8 +83,11 @@ def tune(
     )
     summaries = []
     for model in outcome.models:
-        for search in model.rounds:
-            summary = summarize(model.name, search, "grid" if hasattr(search, "param_grid") else "random")
+        for number, search in enumerate(model.rounds, start=1):
+            name = model.name if number == 1 else f"{model.name} (round {number})"
+            summary = summarize(name, search, model.settings.strategy)
+            if number == len(model.rounds) > 1:
+                summary.edges = model.edges  # judged against every round's values, not just this one's
             seed_lines(console, summary)
             summaries.append(summary)
     console.print(ranking_table(summaries))

@@ -33,7 +33,7 @@ from hone.search import GridSearch, RandomSearch
 from hone.search.engine import Progress
 from hone.search.estimators import BaseSearch
 from hone.search.scoring import resolve_scoring
-from hone.search.space import EdgeHit, expanded_grid, grid_candidates
+from hone.search.space import EdgeHit, expanded_grid, find_edges, grid_candidates
 from hone.space_spec import resolve_model
 from hone.store.db import Store
 
@@ -183,8 +183,13 @@ class ModelOutcome:
         return max(self.rounds, key=lambda s: s.best_score_)
 
     @property
+    def tried(self) -> list[dict[str, Any]]:
+        return [params for search in self.rounds for params in search.cv_results_["params"]]
+
+    @property
     def edges(self) -> list[EdgeHit]:
-        return self.rounds[-1].edges_
+        """Edges of the overall best against every value tried in any round."""
+        return find_edges(self.tried, self.search.best_params_)
 
 
 @dataclass
@@ -253,8 +258,10 @@ def _tune_model(
         )
         store.add_run_study(run_id, study)
         outcome.rounds.append(search)
-        if not expand or plan.settings.strategy != "grid" or not search.edges_:
+        if not expand or plan.settings.strategy != "grid" or not outcome.edges:
             break
-        space = expanded_grid(search.edges_, search.best_params_)
+        space = expanded_grid(outcome.edges, outcome.search.best_params_)
+        if all(params in outcome.tried for params in grid_candidates(space)):
+            break  # nothing new to try past the edge (e.g. a count already at 1)
         study = f"{plan.study}.round{round_number + 1}"
     return outcome

@@ -211,3 +211,30 @@ def test_results_without_a_store_says_so(tmp_path: Path, project: Path):
     result = run_hone("results", "--config", str(project), cwd=tmp_path)
     assert result.returncode == 2
     assert "run `hone tune` first" in result.stderr
+
+
+def test_progress_bar_on_a_terminal(project: Path):
+    """On a TTY the progress is a rich bar with fits done/total, ETA and the best score so far."""
+    import pty
+
+    main, secondary = pty.openpty()
+    env = os.environ | {"COLUMNS": "160", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [HONE, "tune", str(project)], cwd=project.parent, stdout=subprocess.DEVNULL, stderr=secondary, env=env
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the other end closed: the process is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(timeout=300) == 0
+    os.close(main)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "━" in screen, "no bar drawn"
+    assert "27/27" in screen and "12/12" in screen
+    assert "eta" in screen and "best RMSE:" in screen

@@ -6,6 +6,7 @@ search is comparable candidate by candidate with GridSearchCV / RandomizedSearch
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -101,18 +102,32 @@ def describe_edges(hits: Sequence[EdgeHit]) -> list[str]:
     return sentences
 
 
+def _looks_geometric(tried: list[float], ratio: float) -> bool:
+    """Values that grow by a factor (3, 10, 30) rather than by a step (2, 4, 6, 8)."""
+    if len(tried) < 3 or tried[0] <= 0:
+        return ratio >= 3
+    steps = [b - a for a, b in itertools.pairwise(tried)]
+    factors = [b / a for a, b in itertools.pairwise(tried)]
+    return _relative_spread(factors) < _relative_spread(steps)
+
+
+def _relative_spread(values: list[float]) -> float:
+    mean = abs(sum(values) / len(values))
+    return (max(values) - min(values)) / max(mean, 1e-12)
+
+
 def extend_values(hit: EdgeHit, steps: int = 2) -> list[Any]:
     """Values past the edge, spaced like the values tried (geometric if they grow by a ratio)."""
     tried = [float(v) for v in hit.tried]
     edge = float(hit.value)
     neighbour = tried[-2] if hit.side == "largest" else tried[1]
     integer = isinstance(hit.value, Integral)
-    geometric = neighbour > 0 and edge > 0 and max(edge, neighbour) / min(edge, neighbour) >= 1.5
+    ratio = max(edge, neighbour) / min(edge, neighbour) if min(edge, neighbour) > 0 else math.inf
+    geometric = math.isfinite(ratio) and _looks_geometric(tried, ratio)
     values = [edge]
     current = edge
     for _ in range(steps):
         if geometric:
-            ratio = max(edge, neighbour) / min(edge, neighbour)
             current = current * ratio if hit.side == "largest" else current / ratio
         else:
             current = current + abs(edge - neighbour) * (1 if hit.side == "largest" else -1)

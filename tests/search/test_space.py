@@ -45,3 +45,10 @@ def test_smallest_positive_value_never_crosses_zero():
     assert extend_values(hits[0]) == pytest.approx([0.001, 0.01, 0.1])
     small_ints = find_edges(grid_candidates({"k": [1, 2, 3]}), {"k": 1})
     assert extend_values(small_ints[0]) == [1]  # 0 would cross zero: nothing to add
+
+
+def test_even_steps_extend_by_steps_and_growing_values_by_factors():
+    evenly = find_edges(grid_candidates({"max_features": [2, 4, 6]}), {"max_features": 6})
+    assert extend_values(evenly[0]) == [6, 8, 10]
+    doubling = find_edges(grid_candidates({"n_estimators": [5, 10, 20]}), {"n_estimators": 20})
+    assert extend_values(doubling[0]) == [20, 40, 80]
