@@ -17,7 +17,8 @@ from joblib import Parallel, delayed
 from sklearn.exceptions import FitFailedWarning
 
 from hone.errors import SearchError
-from hone.search.fitting import FoldResult, fit_and_score
+from hone.search.fitting import FoldContext, FoldResult, fit_params_for, fold_data
+from hone.search.plan import Group, configure, plan, run_group
 from hone.search.scoring import Scoring
 from hone.store.trials import TrialLog
 
@@ -67,6 +68,7 @@ class SearchJob:
     error_score: Any = np.nan
     fit_params: dict[str, Any] | None = None
     n_jobs: int | None = None
+    share: bool = True
 
 
 class _Tally:
@@ -104,35 +106,54 @@ def evaluate(job: SearchJob, log: TrialLog, progress: Progress | None = None) ->
     ]
     progress.start(len(job.candidates) * n_splits, len(done))
     reused = len(done)
+    tasks = _tasks(job, done)
     try:
-        if todo:
+        if tasks:
             parallel = Parallel(n_jobs=job.n_jobs, return_as="generator_unordered")
-            tasks = (
-                delayed(fit_and_score)(
-                    job.estimator,
-                    job.candidates[c],
-                    job.X,
-                    job.y,
-                    job.splits[f][0],
-                    job.splits[f][1],
-                    job.scoring.scorers,
-                    candidate=c,
-                    fold=f,
-                    return_train_score=job.return_train_score,
-                    error_score=job.error_score,
-                    fit_params=job.fit_params,
-                )
-                for c, f in todo
+            runs = (
+                delayed(_run_task)(group, _context(job, fold), job.X, job.y, *job.splits[fold])
+                for group, fold in tasks
             )
-            for result in parallel(tasks):
-                log.record(result)
-                done[result.candidate, result.fold] = result
-                tally.add(result)
-                progress.advance(result, tally.best)
+            for results in parallel(runs):
+                for result in results:
+                    log.record(result)
+                    done[result.candidate, result.fold] = result
+                    tally.add(result)
+                    progress.advance(result, tally.best)
     finally:
         progress.finish()
     _warn_failures(done)
-    return Evaluation(done, computed=len(todo), reused=reused)
+    return Evaluation(done, computed=sum(len(group.members) for group, _ in tasks), reused=reused)
+
+
+def _tasks(job: SearchJob, done: dict[tuple[int, int], FoldResult]) -> list[tuple[Group, int]]:
+    """One task per (group of shareable candidates, fold) still to fit; largest first, so no core idles."""
+    models = configure(job.estimator, job.candidates)
+    share = job.share and not job.fit_params  # per-sample fit params: keep every fit independent
+    tasks = []
+    for fold in range(len(job.splits)):
+        missing = [i for i in range(len(models)) if (i, fold) not in done]
+        groups = plan([models[i] for i in missing], share=share, indices=missing)
+        tasks.extend((group, fold) for group in groups)
+    tasks.sort(key=lambda task: -task[0].cost)
+    return tasks
+
+
+def _context(job: SearchJob, fold: int) -> FoldContext:
+    train, test = job.splits[fold]
+    n_samples = len(job.y) if job.y is not None else len(train) + len(test)
+    return FoldContext(
+        job.scoring.scorers,
+        fold,
+        job.return_train_score,
+        job.error_score,
+        fit_params_for(job.fit_params, train, n_samples),
+    )
+
+
+def _run_task(group: Group, context: FoldContext, X: Any, y: Any, train: Any, test: Any) -> list[FoldResult]:
+    # Runs in a worker: only the group, this fold's rows and the data (memory-mapped by joblib) travel.
+    return run_group(group.family, group.members, fold_data(X, y, train, test), context)
 
 
 def _warn_failures(done: dict[tuple[int, int], FoldResult]) -> None:

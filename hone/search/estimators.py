@@ -70,6 +70,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         store: Any = None,
         study: str | None = None,
         progress: Progress | None = None,
+        share: bool = True,
     ) -> None:
         self.estimator = estimator
         self.scoring = scoring
@@ -82,6 +83,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         self.store = store
         self.study = study
         self.progress = progress
+        self.share = share
 
     def _candidates(self) -> list[Params]:
         raise NotImplementedError
@@ -105,6 +107,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
             self.error_score,
             fit_params or None,
             self.n_jobs,
+            self.share,
         )
         log = self._trial_log(job)
         evaluation = evaluate(job, log, self._progress())
@@ -259,6 +262,7 @@ class GridSearch(BaseSearch):
         store: Any = None,
         study: str | None = None,
         progress: Progress | None = None,
+        share: bool = True,
     ) -> None:
         super().__init__(
             estimator,
@@ -272,6 +276,7 @@ class GridSearch(BaseSearch):
             store=store,
             study=study,
             progress=progress,
+            share=share,
         )
         self.param_grid = param_grid
 
@@ -302,6 +307,7 @@ class RandomSearch(BaseSearch):
         store: Any = None,
         study: str | None = None,
         progress: Progress | None = None,
+        share: bool = True,
     ) -> None:
         super().__init__(
             estimator,
@@ -315,6 +321,7 @@ class RandomSearch(BaseSearch):
             store=store,
             study=study,
             progress=progress,
+            share=share,
         )
         self.param_distributions = param_distributions
         self.n_iter = n_iter

@@ -1,13 +1,10 @@
-"""One fit: a candidate's estimator trained on one fold's training rows and scored on its test rows.
-
-This runs in worker processes; it returns plain data and never touches the store.
-"""
+"""Fitting and scoring on one fold, in worker processes: plain data out, the store never touched."""
 
 from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
 
@@ -51,6 +48,27 @@ class FoldResult:
         )
 
 
+@dataclass
+class FoldData:
+    """One fold's rows; shared fits may hand transformed versions of it to an inner step."""
+
+    X_train: Any
+    y_train: Any
+    X_test: Any
+    y_test: Any
+
+
+@dataclass(frozen=True)
+class FoldContext:
+    """What every fit of a search scores with, and how it treats failures."""
+
+    scorers: dict[str, Scorer]
+    fold: int
+    return_train_score: bool
+    error_score: Any
+    fit_kwargs: dict[str, Any] = field(default_factory=dict)  # this fold's rows of per-sample fit params
+
+
 def take_rows(data: Any, rows: np.ndarray) -> Any:
     """Rows of an array, a DataFrame/Series (by position) or a list."""
     if data is None:
@@ -62,74 +80,79 @@ def take_rows(data: Any, rows: np.ndarray) -> Any:
     return [data[i] for i in rows]
 
 
-def fit_and_score(
-    estimator: Any,
-    params: dict[str, Any],
-    X: Any,
-    y: Any,
-    train: np.ndarray,
-    test: np.ndarray,
-    scorers: dict[str, Scorer],
-    *,
-    candidate: int,
-    fold: int,
-    return_train_score: bool,
-    error_score: Any,
-    fit_params: dict[str, Any] | None = None,
+def fold_data(X: Any, y: Any, train: np.ndarray, test: np.ndarray) -> FoldData:
+    return FoldData(take_rows(X, train), take_rows(y, train), take_rows(X, test), take_rows(y, test))
+
+
+def fit_params_for(fit_params: dict[str, Any] | None, train: np.ndarray, n_samples: int) -> dict[str, Any]:
+    """Per-sample fit params (sample_weight, ...) follow the fold's rows; anything else passes through."""
+    out = {}
+    for key, value in (fit_params or {}).items():
+        if hasattr(value, "__len__") and not isinstance(value, str | dict) and len(value) == n_samples:
+            value = take_rows(value if hasattr(value, "shape") else np.asarray(value), train)
+        out[key] = value
+    return out
+
+
+def fit_model(model: Any, data: FoldData, fit_kwargs: dict[str, Any]) -> float:
+    """Fit in place; returns the seconds it took."""
+    start = time.perf_counter()
+    if data.y_train is None:
+        model.fit(data.X_train, **fit_kwargs)
+    else:
+        model.fit(data.X_train, data.y_train, **fit_kwargs)
+    return time.perf_counter() - start
+
+
+def failed_result(candidate: int, context: FoldContext, error: BaseException, fit_time: float) -> FoldResult:
+    failed = {name: float(context.error_score) for name in context.scorers}
+    return FoldResult(
+        candidate,
+        context.fold,
+        failed,
+        dict(failed) if context.return_train_score else None,
+        fit_time,
+        0.0,
+        error="".join(traceback.format_exception_only(type(error), error)).strip(),
+    )
+
+
+def score_fitted(
+    model: Any, data: FoldData, context: FoldContext, *, candidate: int, fit_time: float
 ) -> FoldResult:
-    """Fit a fresh clone with ``params`` on ``train`` and score it, exactly as GridSearchCV does."""
-    model = clone(estimator).set_params(**clone(params, safe=False))
-    X_train, y_train = take_rows(X, train), take_rows(y, train)
-    X_test, y_test = take_rows(X, test), take_rows(y, test)
-    fit_kwargs = {
-        k: _fold_param(v, train, len(train) if y is None else len(y)) for k, v in (fit_params or {}).items()
-    }
+    """Score a fitted model on the fold, test first then train, timing the test scoring as sklearn does."""
+    start = time.perf_counter()
+    test_scores = score_all(model, data.X_test, data.y_test, context)
+    score_time = time.perf_counter() - start
+    train_scores = (
+        score_all(model, data.X_train, data.y_train, context) if context.return_train_score else None
+    )
+    return FoldResult(candidate, context.fold, test_scores, train_scores, fit_time, score_time)
+
+
+def fit_and_score(model: Any, data: FoldData, context: FoldContext, *, candidate: int) -> FoldResult:
+    """Fit a fresh clone of a configured candidate and score it, exactly as GridSearchCV does."""
+    fitted = clone(model)
     start = time.perf_counter()
     try:
-        if y_train is None:
-            model.fit(X_train, **fit_kwargs)
-        else:
-            model.fit(X_train, y_train, **fit_kwargs)
+        fit_time = fit_model(fitted, data, context.fit_kwargs)
     except Exception as error:
-        if error_score == "raise":
+        if context.error_score == "raise":
             raise
-        fit_time = time.perf_counter() - start
-        failed = {name: float(error_score) for name in scorers}
-        return FoldResult(
-            candidate,
-            fold,
-            failed,
-            dict(failed) if return_train_score else None,
-            fit_time,
-            0.0,
-            error="".join(traceback.format_exception_only(type(error), error)).strip(),
-        )
-    fit_time = time.perf_counter() - start
-    test_scores = _score_all(model, X_test, y_test, scorers, error_score)
-    score_time = time.perf_counter() - start - fit_time
-    train_scores = _score_all(model, X_train, y_train, scorers, error_score) if return_train_score else None
-    return FoldResult(candidate, fold, test_scores, train_scores, fit_time, score_time)
+        return failed_result(candidate, context, error, time.perf_counter() - start)
+    return score_fitted(fitted, data, context, candidate=candidate, fit_time=fit_time)
 
 
-def _score_all(model: Any, X: Any, y: Any, scorers: dict[str, Scorer], error_score: Any) -> dict[str, float]:
+def score_all(model: Any, X: Any, y: Any, context: FoldContext) -> dict[str, float]:
     scores = {}
-    for name, scorer in scorers.items():
+    for name, scorer in context.scorers.items():
         try:
             value = scorer(model, X, y) if y is not None else scorer(model, X)
         except Exception:
-            if error_score == "raise":
+            if context.error_score == "raise":
                 raise
-            value = error_score
+            value = context.error_score
         if not isinstance(value, Real):
             raise TypeError(f"scorer {name!r} returned {value!r}, not a number")
         scores[name] = float(value)
     return scores
-
-
-def _fold_param(value: Any, rows: np.ndarray, n_samples: int) -> Any:
-    # Per-sample fit params (sample_weight, ...) follow the fold; anything else passes through.
-    if hasattr(value, "__len__") and not isinstance(value, str | dict) and len(value) == n_samples:
-        return take_rows(
-            value if hasattr(value, "shape") or hasattr(value, "iloc") else np.asarray(value), rows
-        )
-    return value

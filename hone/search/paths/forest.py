@@ -1,0 +1,86 @@
+"""Forest prefixes: candidates differing only in ``n_estimators`` share one fit of the largest forest.
+
+Tree i of a forest gets the i-th seed drawn from ``random_state``, whatever ``n_estimators`` is, so
+the first k trees of a K-tree forest are the trees of a k-tree forest with the same parameters. A
+k-tree *view* of the big forest (same trees, sliced) predicts through scikit-learn's own code, so
+its scores are an independent k-tree fit's scores.
+
+fit_time of a member is the shared fit's time scaled by its share of the trees (k / K): what its own
+fit would have taken; the members' fit times therefore add up to more than the wall time spent.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable, Sequence
+from numbers import Integral, Real
+from typing import Any
+
+from sklearn.base import clone
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+
+from hone.search.fitting import FoldContext, FoldData, FoldResult, fit_model, score_fitted
+from hone.search.plan import Member
+
+FORESTS = (RandomForestRegressor, RandomForestClassifier, ExtraTreesRegressor, ExtraTreesClassifier)
+
+
+def prefix_view(forest: Any, n_trees: int) -> Any:
+    """The fitted forest restricted to its first ``n_trees`` trees (shares them, copies nothing big)."""
+    view = copy.copy(forest)
+    view.estimators_ = forest.estimators_[:n_trees]
+    view.n_estimators = n_trees
+    return view
+
+
+def _feature_weight(max_features: Any) -> float:
+    # Split search costs about max_features per node: a rough weight for scheduling only.
+    if isinstance(max_features, Integral):
+        return float(max_features)
+    if isinstance(max_features, Real):
+        return 10.0 * float(max_features)
+    return {"sqrt": 4.0, "log2": 4.0}.get(max_features, 10.0)
+
+
+class ForestPrefix:
+    name = "forest"
+
+    def key(self, model: Any) -> Hashable | None:
+        if type(model) not in FORESTS:
+            return None
+        params = model.get_params(deep=False)
+        if params["warm_start"] or not (
+            params["random_state"] is None or isinstance(params["random_state"], Integral)
+        ):
+            return None  # a RandomState object is consumed by each fit: fits are not prefixes of each other
+        rest = sorted((name, repr(value)) for name, value in params.items() if name != "n_estimators")
+        return type(model).__name__, tuple(rest)
+
+    def units(self, model: Any) -> float:
+        return float(model.n_estimators)
+
+    def cost(self, models: Sequence[Any]) -> float:
+        biggest = max(models, key=lambda m: m.n_estimators)
+        bootstrap = 1.0 if biggest.get_params().get("bootstrap", True) else 1.6
+        return biggest.n_estimators * _feature_weight(biggest.max_features) * bootstrap / 10.0
+
+    def run(self, members: Sequence[Member], data: FoldData, context: FoldContext) -> list[FoldResult]:
+        _, largest = max(members, key=lambda member: member[1].n_estimators)
+        forest = clone(largest)
+        fit_time = fit_model(forest, data, {})
+        total = forest.n_estimators
+        return [
+            score_fitted(
+                prefix_view(forest, model.n_estimators),
+                data,
+                context,
+                candidate=index,
+                fit_time=fit_time * model.n_estimators / total,
+            )
+            for index, model in members
+        ]
