@@ -98,12 +98,6 @@ def evaluate(job: SearchJob, log: TrialLog, progress: Progress | None = None) ->
     tally = _Tally(job, log)
     for key in sorted(done):
         tally.add(done[key])
-    todo = [
-        (candidate, fold)
-        for candidate in range(len(job.candidates))
-        for fold in range(n_splits)
-        if (candidate, fold) not in done
-    ]
     progress.start(len(job.candidates) * n_splits, len(done))
     reused = len(done)
     tasks = _tasks(job, done)
