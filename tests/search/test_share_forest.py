@@ -1,0 +1,67 @@
+"""Forest prefix sharing: one fit of the largest forest per fold, scores equal to independent fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import randint
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestRegressor
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+
+import hone
+from hone.search.plan import configure, plan
+from hone.search.space import grid_candidates
+
+GRID = [
+    {"n_estimators": [2, 7, 15], "max_features": [3, 6]},
+    {"bootstrap": [False], "n_estimators": [4, 9], "max_features": [3]},
+]
+
+
+def _assert_scores_equal(ours, theirs) -> None:
+    assert ours.cv_results_["params"] == theirs.cv_results_["params"]
+    for key in [k for k in theirs.cv_results_ if k.startswith(("split", "mean_t", "std_t"))]:
+        np.testing.assert_allclose(
+            ours.cv_results_[key], theirs.cv_results_[key], rtol=1e-9, atol=0, err_msg=key
+        )
+    np.testing.assert_array_equal(ours.cv_results_["rank_test_score"], theirs.cv_results_["rank_test_score"])
+    assert ours.best_params_ == theirs.best_params_
+
+
+def test_candidates_differing_only_in_n_estimators_form_one_group():
+    groups = plan(configure(RandomForestRegressor(random_state=42), grid_candidates(GRID)))
+    shared = sorted(sorted(g.indices) for g in groups if g.family == "forest")
+    assert shared == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    assert all(g.family == "forest" for g in groups)
+    # A RandomState object is consumed fit after fit: no prefix property, no sharing.
+    unshared = plan(
+        configure(RandomForestRegressor(random_state=np.random.RandomState(0)), grid_candidates(GRID))
+    )
+    assert all(g.family == "independent" for g in unshared)
+
+
+def test_shared_forest_scores_equal_sklearn_with_train_scores(housing_slice):
+    X, y = housing_slice
+    settings = dict(cv=3, scoring="neg_mean_absolute_error", return_train_score=True)
+    theirs = GridSearchCV(RandomForestRegressor(random_state=3), GRID, **settings).fit(X, y)
+    ours = hone.GridSearch(RandomForestRegressor(random_state=3), GRID, n_jobs=2, **settings).fit(X, y)
+    _assert_scores_equal(ours, theirs)
+    alone = hone.GridSearch(RandomForestRegressor(random_state=3), GRID, share=False, **settings).fit(X, y)
+    _assert_scores_equal(alone, theirs)
+
+
+def test_shared_extra_trees_classifier_probabilities_equal_sklearn(housing_slice):
+    X, y = housing_slice
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))  # three classes
+    space = {"n_estimators": randint(1, 25), "min_samples_leaf": [1, 5]}
+    settings = dict(n_iter=8, cv=3, scoring="neg_log_loss", random_state=1)
+    theirs = RandomizedSearchCV(ExtraTreesClassifier(random_state=5), space, **settings).fit(X, labels)
+    ours = hone.RandomSearch(ExtraTreesClassifier(random_state=5), space, **settings).fit(X, labels)
+    _assert_scores_equal(ours, theirs)
+
+
+def test_fit_time_is_apportioned_by_trees(housing_slice):
+    X, y = housing_slice
+    search = hone.GridSearch(RandomForestRegressor(random_state=0), {"n_estimators": [5, 20]}, cv=2).fit(X, y)
+    small, large = search.cv_results_["mean_fit_time"]
+    assert small == pytest.approx(large / 4, rel=1e-12)
