@@ -46,6 +46,21 @@ runs_table = sa.Table(
 )
 
 
+evaluations_table = sa.Table(
+    "hone_evaluations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("test_ids_sha256", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("study", sa.String(300), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("final", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -128,6 +143,51 @@ class Store:
                 .where(splits_table.c.project == project)
                 .order_by(splits_table.c.id.desc())
             ).first()
+
+    # -- looks at the test set ------------------------------------------------------------------
+    def record_evaluation(
+        self,
+        project: str,
+        test_ids_sha256: str,
+        model: str,
+        study: str,
+        params: dict[str, Any],
+        metrics: dict[str, Any],
+        *,
+        final: bool = False,
+    ) -> int:
+        """Count one look at the test set; ``final`` marks the model chosen (and unmarks any other)."""
+        with self.engine.begin() as connection:
+            if final:
+                connection.execute(
+                    evaluations_table.update()
+                    .where(evaluations_table.c.project == project)
+                    .values(final=False)
+                )
+            result = connection.execute(
+                evaluations_table.insert().values(
+                    project=project,
+                    test_ids_sha256=test_ids_sha256,
+                    model=model,
+                    study=study,
+                    params=json.dumps(params, sort_keys=True, default=repr),
+                    metrics=json.dumps(metrics, sort_keys=True),
+                    final=final,
+                    created_at=now(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def evaluations(self, project: str) -> list[Any]:
+        """Every recorded look at the project's test set, oldest first."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    sa.select(evaluations_table)
+                    .where(evaluations_table.c.project == project)
+                    .order_by(evaluations_table.c.id)
+                )
+            )
 
     # -- runs of hone commands ---------------------------------------------------------------
     def start_run(self, project: str, command: str) -> int:

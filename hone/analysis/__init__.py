@@ -1,0 +1,1 @@
+"""Analysis of tuned models: the chosen candidate, its importances and errors, the test evaluation."""
