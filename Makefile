@@ -9,7 +9,10 @@ HONE_DATA_DIR ?= $(SHARED_DATA)
 endif
 export HONE_DATA_DIR
 
-.PHONY: demo test lint bench clean
+# The report test opens the HTML report in Debian's Chromium (installed here when missing).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint bench clean browser
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +27,12 @@ $(VENV)/.installed-test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/hone tune examples/housing/hone.yaml
 
-test: $(VENV)/.installed-test
+browser:
+	@command -v chromium >/dev/null 2>&1 || $(SUDO) apt-get install -y -q chromium >/dev/null \
+	  || { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; } \
+	  || echo "could not install chromium: the browser test of the report will fail"
+
+test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
