@@ -132,6 +132,48 @@ def results(
     console.print(f"({direction_note(summaries)})")
 
 
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The project file.")]
+
+
+def _project(config: Path) -> tuple[Any, Any]:
+    """The project file and its existing store (never created here: only `hone tune` creates it)."""
+    from hone.config import load_config
+    from hone.store.db import Store
+
+    project = load_config(config)
+    url = project.store_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise StoreError("the store does not exist yet: run `hone tune` first", where=url)
+    return project, Store(url)
+
+
+@app.command()
+@friendly
+def evaluate(
+    model: Annotated[
+        str | None, typer.Argument(help="A shortlist model or study (default: the best).")
+    ] = None,
+    config: ConfigOption = Path("hone.yaml"),
+    final: Annotated[bool, typer.Option(help="Mark this model as the final choice.")] = False,
+    confidence: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
+) -> None:
+    """Score the refit best pipeline once on the locked test set, with confidence intervals."""
+    from hone.analysis.candidate import find_candidate
+    from hone.analysis.evaluate import evaluate as evaluate_on_test
+    from hone.analysis.evaluate import load_test_set, record
+    from hone.project import load_training_set
+    from hone.render_analysis import evaluation
+
+    if not 0 < confidence < 1:
+        raise HoneError(f"--confidence must be between 0 and 1, got {confidence}")
+    project, store = _project(config)
+    candidate = find_candidate(project, store, model)
+    training = load_training_set(project)
+    X_test, y_test = load_test_set(project, store)
+    result = evaluate_on_test(candidate, training, X_test, y_test, confidence=confidence)
+    evaluation(_console(), result, record(store, project, candidate, result, final=final))
+
+
 def _open_store(config: Path | None, store: str | None, open_store):  # noqa: ANN001, ANN202
     if store is not None:
         return open_store(store)
