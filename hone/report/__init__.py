@@ -1,0 +1,26 @@
+"""The HTML report: one self-contained page of charts and tables for people who would rather look."""
+
+from hone.report.html import render_report, write_report
+from hone.report.model import (
+    BarItem,
+    DropPanel,
+    ErrorSlices,
+    ImportancePanel,
+    ReportData,
+    SearchPanel,
+    Table,
+    TestPanel,
+)
+
+__all__ = [
+    "BarItem",
+    "DropPanel",
+    "ErrorSlices",
+    "ImportancePanel",
+    "ReportData",
+    "SearchPanel",
+    "Table",
+    "TestPanel",
+    "render_report",
+    "write_report",
+]
