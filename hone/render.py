@@ -9,7 +9,6 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from hone.search.scoring import display_score, lower_is_better
 from hone.search.space import describe_edges, expanded_grid
 from hone.search.summary import SearchSummary
 from hone.store.trials import plain_value
@@ -23,21 +22,6 @@ def plain_params(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _mean(summary: SearchSummary, index: int, part: str = "test") -> float:
-    return display_score(summary.scoring, summary.cv_results[f"mean_{part}_{summary.refit_metric}"][index])[1]
-
-
-def _fold_std(summary: SearchSummary, index: int) -> float:
-    folds = [
-        summary.cv_results[f"split{k}_test_{summary.refit_metric}"][index] for k in range(summary.n_splits)
-    ]
-    return float(np.std([display_score(summary.scoring, f)[1] for f in folds]))
-
-
-def _label(summary: SearchSummary) -> str:
-    return display_score(summary.scoring, -1.0)[0]
-
-
 def seed_lines(console: Console, summary: SearchSummary) -> None:
     """As the seed prints: each candidate's score (RMSE for neg MSE) and params, then the best params."""
     strategy = "grid search" if summary.strategy == "grid" else "randomized search"
@@ -46,10 +30,11 @@ def seed_lines(console: Console, summary: SearchSummary) -> None:
         f"[bold]{summary.model}[/bold] — {strategy}, {summary.n_candidates} candidates × {summary.n_splits} "
         f"folds = {fits} fits ({summary.computed} fitted now, {summary.reused} read from the store)"
     )
-    label = _label(summary)
+    label = summary.label
     for index, params in enumerate(summary.cv_results["params"]):
-        console.print(f"{_mean(summary, index)!r} {plain_params(params)!r}", highlight=False, markup=False)
-    best = f"{label} {_mean(summary, summary.best_index):,.1f}"
+        line = f"{summary.display_mean(index)!r} {plain_params(params)!r}"
+        console.print(line, highlight=False, markup=False)
+    best = f"{label} {summary.display_mean(summary.best_index):,.1f}"
     console.print(
         f"best params: {plain_params(summary.best_params)!r}  ({best})", highlight=False, markup=False
     )
@@ -70,8 +55,8 @@ def seed_lines(console: Console, summary: SearchSummary) -> None:
 
 def ranking_table(summaries: Sequence[SearchSummary], limit: int | None = None) -> Table:
     """Every candidate of every model, best first."""
-    label = _label(summaries[0]) if summaries else "score"
-    with_train = all(f"mean_train_{s.refit_metric}" in s.cv_results for s in summaries)
+    label = summaries[0].label if summaries else "score"
+    with_train = all(s.has_train_scores for s in summaries)
     table = Table(title="All candidates, best first", title_justify="left")
     for column, justify in [
         ("rank", "right"),
@@ -84,28 +69,28 @@ def ranking_table(summaries: Sequence[SearchSummary], limit: int | None = None) 
         table.add_column(f"train {label}", justify="right")
     table.add_column("params")
     rows = [(s, i) for s in summaries for i in range(s.n_candidates)]
-    rows.sort(key=lambda row: -_raw(row[0], row[1]) if np.isfinite(_raw(row[0], row[1])) else np.inf)
+    rows.sort(key=lambda row: _best_first(row[0].raw_mean(row[1])))
     for rank, (summary, index) in enumerate(rows[:limit] if limit else rows, start=1):
         cells = [
             str(rank),
             summary.model,
-            f"{_mean(summary, index):,.1f}",
-            f"{_fold_std(summary, index):,.1f}",
+            f"{summary.display_mean(index):,.1f}",
+            f"{summary.display_fold_std(index):,.1f}",
         ]
         if with_train:
-            cells.append(f"{_mean(summary, index, 'train'):,.1f}")
+            cells.append(f"{summary.display_mean(index, 'train'):,.1f}")
         cells.append(repr(plain_params(summary.cv_results["params"][index])))
         table.add_row(*cells)
     return table
 
 
-def _raw(summary: SearchSummary, index: int) -> float:
-    return float(summary.cv_results[f"mean_test_{summary.refit_metric}"][index])
+def _best_first(raw: float) -> float:
+    return -raw if np.isfinite(raw) else np.inf  # failed candidates (NaN) last
 
 
 def comparison_table(summaries: Sequence[SearchSummary]) -> Table:
     """Each model's best candidate side by side, best model first."""
-    label = _label(summaries[0]) if summaries else "score"
+    label = summaries[0].label if summaries else "score"
     table = Table(title="Best candidate of each model", title_justify="left")
     for column, justify in [
         ("model", "left"),
@@ -123,8 +108,8 @@ def comparison_table(summaries: Sequence[SearchSummary]) -> Table:
             summary.model,
             summary.strategy,
             str(summary.n_candidates),
-            f"{_mean(summary, best):,.1f}",
-            f"{_fold_std(summary, best):,.1f}",
+            f"{summary.display_mean(best):,.1f}",
+            f"{summary.display_fold_std(best):,.1f}",
             f"{summary.cv_results['mean_fit_time'][best]:.2f}",
             repr(plain_params(summary.best_params)),
         )
@@ -132,6 +117,6 @@ def comparison_table(summaries: Sequence[SearchSummary]) -> Table:
 
 
 def direction_note(summaries: Sequence[SearchSummary]) -> str:
-    label = _label(summaries[0]) if summaries else "score"
-    better = "lower" if summaries and lower_is_better(summaries[0].scoring) else "higher"
+    label = summaries[0].label if summaries else "score"
+    better = "lower" if summaries and summaries[0].lower_is_better else "higher"
     return f"{label}: {better} is better"

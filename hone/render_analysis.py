@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from hone.analysis.bundle import Analysis
 from hone.analysis.evaluate import LOWER_IS_BETTER, METRIC_LABELS, Peeking, TestEvaluation
 from hone.render import plain_params
 
@@ -53,3 +54,82 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     for row in rows:
         table.add_row(*[_number(v) if isinstance(v, float) else str(v) for v in row])
     return table
+
+
+def analysis(console: Console, result: Analysis, *, all_bins: bool = False) -> None:
+    candidate = result.candidate
+    summary = candidate.summary
+    console.print(
+        f"[bold]Analysis[/bold] of {candidate.model.name} {plain_params(candidate.params)!r} "
+        f"(CV {summary.label} {summary.display_mean(candidate.index):,.1f})",
+        highlight=False,
+    )
+    if result.importances is not None:
+        imp = result.importances
+        console.print(f"\nfeature importances ({imp.kind}), as the seed prints them:", highlight=False)
+        console.print(
+            repr([(round(value, 6), name) for value, name in imp.pairs()]), highlight=False, markup=False
+        )
+        console.print(
+            rows_table(
+                "Importance per source column (one-hot summed back)",
+                ["column", "importance"],
+                [[g.source, g.importance] for g in imp.grouped],
+            )
+        )
+    else:
+        console.print(f"\n[yellow]no model importances:[/yellow] {result.importance_note}", highlight=False)
+    if result.permutation is not None:
+        perm = result.permutation
+        console.print(
+            rows_table(
+                f"Permutation importance on the validation folds ({perm.n_folds} folds × {perm.n_repeats} "
+                "repeats)",
+                ["column", f"{perm.label} worse by", "± std"],
+                [[p.feature, p.worse_by, p.worse_std] for p in perm.grouped],
+            )
+        )
+    if result.drop is not None:
+        drop = result.drop
+        arrow = f"{drop.before:,.1f} → {drop.after:,.1f}"
+        console.print(
+            f"dropping {', '.join(drop.dropped)}: CV {drop.label} {arrow} (fold std {drop.fold_std:,.1f}) "
+            f"→ [bold]{drop.verdict}[/bold]: {drop.reason}",
+            highlight=False,
+        )
+    _errors(console, result, all_bins)
+
+
+def _errors(console: Console, result: Analysis, all_bins: bool) -> None:
+    report = result.errors
+    regression = report.task == "regression"
+    columns = ["slice", "rows", "RMSE", "MAE", "bias"] if regression else ["slice", "rows", "error rate"]
+
+    def rows(slices: list[Any]) -> list[list[Any]]:
+        if regression:
+            return [[f"{s.column}: {s.slice}", s.n, s.rmse, s.mae, s.bias] for s in slices]
+        return [[f"{s.column}: {s.slice}", s.n, s.error_rate] for s in slices]
+
+    overall = report.overall
+    headline = (
+        f"RMSE {overall.rmse:,.1f}, MAE {overall.mae:,.1f}, bias {overall.bias:+,.1f}"
+        if regression
+        else f"error rate {overall.error_rate:.4f}"
+    )
+    console.print(f"\nout-of-fold errors on the training set: {headline}", highlight=False)
+    if report.by_category:
+        console.print(rows_table("Error by category", columns, rows(report.by_category)))
+    shown = report.by_bin if all_bins else [s for s in report.by_bin if s.column == report.target]
+    title = "Error by quantile bins" + (
+        "" if all_bins else f" of {report.target} (--all-bins for every feature)"
+    )
+    console.print(rows_table(title, columns, rows(shown)))
+    console.print(
+        rows_table(
+            "Worst-predicted rows",
+            ["row", "truth", "prediction", "error"],
+            [[str(w.row_id), float(w.truth), float(w.prediction), w.error] for w in report.worst],
+        )
+    )
+    for finding in report.findings:
+        console.print(f"[yellow]finding:[/yellow] {finding.message}", highlight=False)

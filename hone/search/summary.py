@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from hone.errors import StoreError
 from hone.search.results import build_cv_results
+from hone.search.scoring import display_score, lower_is_better
 from hone.search.space import EdgeHit, find_edges
 from hone.store.trials import stored_study
 
@@ -39,6 +42,31 @@ class SearchSummary:
     @property
     def n_candidates(self) -> int:
         return len(self.cv_results["params"])
+
+    @property
+    def label(self) -> str:
+        """How the refit score reads to people: "RMSE" for neg_mean_squared_error, etc."""
+        return display_score(self.scoring, -1.0)[0]
+
+    @property
+    def lower_is_better(self) -> bool:
+        return lower_is_better(self.scoring)
+
+    def raw_mean(self, index: int, part: str = "test") -> float:
+        return float(self.cv_results[f"mean_{part}_{self.refit_metric}"][index])
+
+    def display_mean(self, index: int, part: str = "test") -> float:
+        """The mean CV score as people read it (the seed's sqrt(-mean) for neg MSE)."""
+        return display_score(self.scoring, self.raw_mean(index, part))[1]
+
+    def display_fold_std(self, index: int) -> float:
+        """Spread of the per-fold scores, each in display units."""
+        folds = [self.cv_results[f"split{k}_test_{self.refit_metric}"][index] for k in range(self.n_splits)]
+        return float(np.std([display_score(self.scoring, f)[1] for f in folds]))
+
+    @property
+    def has_train_scores(self) -> bool:
+        return f"mean_train_{self.refit_metric}" in self.cv_results
 
 
 def _scoring_name(scoring: Any, refit_metric: str) -> str | None:
