@@ -3,7 +3,7 @@
 Candidates of a ``Pipeline`` whose earlier steps (names and configuration) are the same -- a grid
 over ``<last step>__...`` parameters, or over the last step itself -- fit those steps once per fold
 instead of once per candidate. The earlier steps are fitted by scikit-learn's own code: a Pipeline
-holding clones of them and ``"passthrough"` as its last step runs ``fit_transform`` on the fold's
+holding clones of them and ``"passthrough"`` as its last step runs ``fit_transform`` on the fold's
 training rows (``Pipeline._fit``: each transformer's ``fit_transform(Xt, y)``, in order, exactly as
 ``Pipeline.fit`` does before fitting its last step), which gives the matrix the last step is fitted
 on; ``transform`` of the test rows (and, for train scores, of the training rows) gives what a fitted
