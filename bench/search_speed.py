@@ -57,18 +57,22 @@ class Scenario:
     estimator: Any
 
 
-def lower_bound(estimator: Any, candidates: list[dict[str, Any]]) -> float:
-    """Work units hone must spend / units sklearn spends (trees for forests, 1 per other fit)."""
-    models = configure(estimator, candidates)
-    if isinstance(estimator, Pipeline):
-        models = [
-            m.steps[-1][1] for m in models
-        ]  # the preparation is fitted once per fold, not per candidate
+def _units_ratio(models: list[Any]) -> float:
+    """Work units hone must spend / units sklearn spends (trees for ensembles, 1 per other fit)."""
     needed = 0.0
     for group in plan(models):
         units = [units_of(model) for _, model in group.members]
         needed += sum(units) if group.family == INDEPENDENT.name else max(units)
     return needed / sum(units_of(m) for m in models)
+
+
+def lower_bound(estimator: Any, candidates: list[dict[str, Any]]) -> str:
+    models = configure(estimator, candidates)
+    if not isinstance(estimator, Pipeline):
+        return f"{_units_ratio(models):.3f}"
+    preparations = len(plan(models))  # one preparation fit per group of identical earlier steps
+    final = _units_ratio([m.steps[-1][1] for m in models])
+    return f"{final:.3f} (final step); preparation fitted {preparations}x per fold, not {len(models)}x"
 
 
 def identical(ours: Any, theirs: Any) -> bool:

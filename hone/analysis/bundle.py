@@ -15,6 +15,7 @@ from hone.analysis.importance import (
     drop_check,
     feature_importances,
     permutation_importances,
+    search_path,
 )
 from hone.errors import HoneError
 from hone.project import TrainingSet
@@ -46,9 +47,15 @@ def analyze(
         importances, note = feature_importances(candidate, training), None
     except HoneError as error:
         importances, note = None, error.message
-    shuffled = permutation_importances(candidate, training, n_jobs=n_jobs) if permutation else None
+    # One path for all three: each fold's fit is made once and shared (in-process, so no n_jobs here).
+    path = search_path(candidate, training)
+    shuffled = permutation_importances(candidate, training, path=path) if permutation else None
     ranked = importances or shuffled  # what the drop suggestion is based on
-    drop = drop_check(candidate, training, ranked, share=drop_share, n_jobs=n_jobs) if ranked else None
-    predictions = oof_predictions(candidate, training, n_jobs=n_jobs)
+    drop = (
+        drop_check(candidate, training, ranked, share=drop_share, n_jobs=n_jobs, path=path)
+        if ranked
+        else None
+    )
+    predictions = oof_predictions(candidate, training, path=path)
     errors = error_report(candidate, training, predictions, bins=bins, worst=worst)
     return Analysis(candidate, importances, note, shuffled, drop, training.y.to_numpy(), predictions, errors)

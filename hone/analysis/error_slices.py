@@ -26,9 +26,11 @@ MIN_RELATIVE_BIAS = 0.1  # ... when their bias is at least this share of the ove
 MIN_SLICE_SHARE = 0.01  # ... and they hold at least this share of the rows (tiny slices are noise)
 
 
-def oof_predictions(candidate: Candidate, training: TrainingSet, n_jobs: int | None = None) -> np.ndarray:
+def oof_predictions(
+    candidate: Candidate, training: TrainingSet, n_jobs: int | None = None, path: SearchPath | None = None
+) -> np.ndarray:
     """Each training row predicted by the model fitted on the other folds (the search's folds and path)."""
-    path = search_path(candidate, training)
+    path = path or search_path(candidate, training)
     parts = Parallel(n_jobs=n_jobs)(delayed(_fold_predictions)(path, i) for i in range(len(path.folds)))
     predictions = np.empty(len(path.y), dtype=np.result_type(*(p for _, p in parts)))
     seen = np.zeros(len(path.y), dtype=int)
@@ -42,7 +44,7 @@ def oof_predictions(candidate: Candidate, training: TrainingSet, n_jobs: int | N
 
 def _fold_predictions(path: SearchPath, index: int) -> tuple[np.ndarray, np.ndarray]:
     fold = path.fold(index)
-    return fold.valid_rows, path.fit(fold).predict(fold.X_valid)
+    return fold.valid_rows, path.fitted(index).predict(fold.X_valid)
 
 
 @dataclass

@@ -8,7 +8,7 @@ and the same preparation path (fitted once on the training set, or inside each f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,8 +58,23 @@ class SearchPath:
     folds: list[Split]
     scorer: Scorer
     scoring: str | None  # the refit scorer's name, for display_score
+    _folds: dict[int, PreparedFold] = field(default_factory=dict, repr=False)
+    _models: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def fold(self, index: int) -> PreparedFold:
+        """The fold's rows, prepared as the search prepared them (computed once per path)."""
+        if index not in self._folds:
+            self._folds[index] = self._prepare(index)
+        return self._folds[index]
+
+    def fitted(self, index: int) -> Any:
+        """The candidate fitted on the fold's training rows: the search's own fit, made once per path and
+        shared by permutation importance, the drop check's baseline and the out-of-fold predictions."""
+        if index not in self._models:
+            self._models[index] = self.fit(self.fold(index))
+        return self._models[index]
+
+    def _prepare(self, index: int) -> PreparedFold:
         train, valid = self.folds[index]
         if not self.in_folds:
             return PreparedFold(self.X[train], self.y[train], self.X[valid], self.y[valid], self.names, valid)
@@ -226,9 +241,10 @@ def permutation_importances(
     n_repeats: int = 5,
     random_state: int = 0,
     n_jobs: int | None = None,
+    path: SearchPath | None = None,
 ) -> PermutationImportances:
     """Permutation importance on each of the search's validation folds, for any model."""
-    path = search_path(candidate, training)
+    path = path or search_path(candidate, training)
     folds = Parallel(n_jobs=n_jobs)(
         # A seed per fold: reproducible whatever the number of workers.
         delayed(_fold_permutation)(path, index, n_repeats, random_state + index)
@@ -248,8 +264,7 @@ def permutation_importances(
 
 
 def _fold_permutation(path: SearchPath, index: int, n_repeats: int, seed: int) -> _FoldDrops:
-    fold = path.fold(index)
-    model = path.fit(fold)
+    fold, model = path.fold(index), path.fitted(index)
     result = permutation_importance(
         model, fold.X_valid, fold.y_valid, scoring=path.scorer, n_repeats=n_repeats, random_state=seed
     )
@@ -336,10 +351,11 @@ def drop_check(
     *,
     share: float = 0.05,
     n_jobs: int | None = None,
+    path: SearchPath | None = None,
 ) -> DropCheck:
     """Drop the least important features (together below ``share`` of the total) or the named ones,
     rerun the search's cross-validation without them and compare."""
-    path = search_path(candidate, training)
+    path = path or search_path(candidate, training)
     dropped, selection = _choose(path, importances_or_names, share)
     if len(dropped) >= len(path.names):
         raise HoneError(f"dropping {len(dropped)} features would leave the model none")
@@ -413,7 +429,7 @@ def _cv_scores(path: SearchPath, dropped: list[str], n_jobs: int | None) -> list
 def _fold_score(path: SearchPath, index: int, dropped: list[str]) -> float:
     fold = path.fold(index)
     if not dropped:  # the search's exact fit: no column copy at all
-        return float(path.scorer(path.fit(fold), fold.X_valid, fold.y_valid))
+        return float(path.scorer(path.fitted(index), fold.X_valid, fold.y_valid))
     keep = [i for i, name in enumerate(fold.names) if name not in dropped]
     try:
         model = path.fit(fold, keep)
