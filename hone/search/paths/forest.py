@@ -5,6 +5,11 @@ the first k trees of a K-tree forest are the trees of a k-tree forest with the s
 k-tree *view* of the big forest (same trees, sliced) predicts through scikit-learn's own code, so
 its scores are an independent k-tree fit's scores.
 
+Scoring shares work too: each tree predicts the fold's rows once, and the outputs are summed in tree
+order, so the running sum after k trees divided by k is, bit for bit, what scikit-learn's k-tree
+``predict`` / ``predict_proba`` computes (zeros, then one in-place addition per tree, then one
+division). The views answer ``predict`` / ``predict_proba`` for those very rows from that sum.
+
 fit_time of a member is the shared fit's time scaled by its share of the trees (k / K): what its own
 fit would have taken; the members' fit times therefore add up to more than the wall time spent.
 """
@@ -16,13 +21,15 @@ from collections.abc import Hashable, Sequence
 from numbers import Integral, Real
 from typing import Any
 
-from sklearn.base import clone
+import numpy as np
+from sklearn.base import ClassifierMixin, clone
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.utils import check_array
 
 from hone.search.fitting import FoldContext, FoldData, FoldResult, fit_model, score_fitted
 from hone.search.plan import Member
@@ -35,6 +42,36 @@ def prefix_view(forest: Any, n_trees: int) -> Any:
     view = copy.copy(forest)
     view.estimators_ = forest.estimators_[:n_trees]
     view.n_estimators = n_trees
+    return view
+
+
+def prefix_outputs(forest: Any, X: Any, sizes: set[int]) -> dict[int, np.ndarray]:
+    """What a forest of each size in ``sizes`` outputs on X (mean prediction, or mean class probabilities),
+    from one pass of every tree, accumulated in scikit-learn's order and arithmetic."""
+    classifier = isinstance(forest, ClassifierMixin)
+    X32 = check_array(X, dtype=np.float32, accept_sparse="csr")
+    shape = (X32.shape[0], forest.n_classes_) if classifier else (X32.shape[0],)
+    running = np.zeros(shape, dtype=np.float64)
+    outputs = {}
+    for count, tree in enumerate(forest.estimators_[: max(sizes)], start=1):
+        running += tree.predict_proba(X32) if classifier else tree.predict(X32)
+        if count in sizes:
+            outputs[count] = running / count
+    return outputs
+
+
+def _answering(view: Any, answers: list[tuple[Any, np.ndarray]]) -> Any:
+    """Let ``view`` answer predictions for the exact row sets in ``answers`` from precomputed outputs."""
+    method = "predict_proba" if isinstance(view, ClassifierMixin) else "predict"
+    computed = getattr(view, method)
+
+    def answer(X: Any) -> np.ndarray:
+        for rows, output in answers:
+            if X is rows:
+                return output.copy()  # callers may modify what they get, as they may sklearn's
+        return computed(X)
+
+    setattr(view, method, answer)  # the class's predict() calls self.predict_proba(): this one
     return view
 
 
