@@ -179,7 +179,7 @@ def run(scenario: Scenario, reps: int) -> None:
     print(f"{scenario.key}. {scenario.title}")
     print(f"   hone {ours_s:7.2f} s   sklearn {theirs_s:7.2f} s   ratio {ratio:.3f}{target}")
     print(
-        f"   lower bound {lower_bound(scenario.estimator, scenario.candidates):.3f}   "
+        f"   lower bound {lower_bound(scenario.estimator, scenario.candidates)}   "
         f"identical scores: {'yes' if identical(last[True], last[False]) else 'NO'}   "
         f"best {last[True].best_params_}",
         flush=True,
