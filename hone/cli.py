@@ -169,7 +169,7 @@ def evaluate(
     project, store = _project(config)
     candidate = find_candidate(project, store, model)
     training = load_training_set(project)
-    X_test, y_test = load_test_set(project, store)
+    X_test, y_test = load_test_set(project, store, training)
     result = evaluate_on_test(candidate, training, X_test, y_test, confidence=confidence)
     evaluation(_console(), result, record(store, project, candidate, result, final=final))
 

@@ -129,14 +129,18 @@ def _json_interval(interval: Interval) -> list[float | None]:
 # -- the test rows ---------------------------------------------------------------------------------
 
 
-def load_test_set(config: ProjectConfig, store: Store) -> tuple[pd.DataFrame, pd.Series]:
-    """The test rows (features, target), only if they are exactly the ones locked when tuning."""
+def load_test_set(
+    config: ProjectConfig, store: Store, training: TrainingSet | None = None
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The test rows (features, target), only if they are exactly the ones locked when tuning.
+
+    Pass the ``training`` set already loaded, if any, to reuse its split instead of splitting again."""
     locked = store.locked_split(config.project)
     if locked is None:
         raise StoreError(
             f"project {config.project!r} has no locked test set: run `hone tune` first", where=store.url
         )
-    split = load_training_set(config).split
+    split = (training or load_training_set(config)).split
     if split.data_sha256 != locked.data_sha256 or split.test_ids_sha256 != locked.test_ids_sha256:
         raise DataError(
             f"the data or split changed since tuning (test set locked on {locked.created_at:%Y-%m-%d});"
