@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from parity_check import assert_same_results
 from scipy.stats import randint, uniform
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression
@@ -18,24 +19,6 @@ SEED_GRID = [
     {"n_estimators": [3, 10, 30], "max_features": [2, 4, 6, 8]},
     {"bootstrap": [False], "n_estimators": [3, 10], "max_features": [2, 3, 4]},
 ]
-
-
-def assert_same_results(ours, theirs, rtol: float = 1e-9) -> None:
-    a, b = ours.cv_results_, theirs.cv_results_
-    assert a["params"] == b["params"], "candidates differ or are in another order"
-    score_keys = [k for k in b if k.startswith(("split", "mean_test", "mean_train", "std_test", "std_train"))]
-    assert score_keys, "sklearn gave no score keys?"
-    for key in score_keys:
-        np.testing.assert_allclose(a[key], b[key], rtol=rtol, atol=0, err_msg=key)
-    for key in [k for k in b if k.startswith("rank_")]:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    for key in [k for k in b if k.startswith("param_")]:
-        assert a[key].dtype == b[key].dtype, key
-        assert list(a[key]) == list(b[key]), key
-        np.testing.assert_array_equal(np.ma.getmaskarray(a[key]), np.ma.getmaskarray(b[key]), err_msg=key)
-    assert set(a) == set(b)
-    assert ours.best_index_ == theirs.best_index_
-    assert ours.best_params_ == theirs.best_params_
 
 
 def test_seed_grid_matches_gridsearchcv(housing_slice):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from parity_check import assert_same_results
 from scipy.stats import randint
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestRegressor
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
@@ -16,16 +17,6 @@ GRID = [
     {"n_estimators": [2, 7, 15], "max_features": [3, 6]},
     {"bootstrap": [False], "n_estimators": [4, 9], "max_features": [3]},
 ]
-
-
-def _assert_scores_equal(ours, theirs) -> None:
-    assert ours.cv_results_["params"] == theirs.cv_results_["params"]
-    for key in [k for k in theirs.cv_results_ if k.startswith(("split", "mean_t", "std_t"))]:
-        np.testing.assert_allclose(
-            ours.cv_results_[key], theirs.cv_results_[key], rtol=1e-9, atol=0, err_msg=key
-        )
-    np.testing.assert_array_equal(ours.cv_results_["rank_test_score"], theirs.cv_results_["rank_test_score"])
-    assert ours.best_params_ == theirs.best_params_
 
 
 def test_candidates_differing_only_in_n_estimators_form_one_group():
@@ -45,9 +36,9 @@ def test_shared_forest_scores_equal_sklearn_with_train_scores(housing_slice):
     settings = dict(cv=3, scoring="neg_mean_absolute_error", return_train_score=True)
     theirs = GridSearchCV(RandomForestRegressor(random_state=3), GRID, **settings).fit(X, y)
     ours = hone.GridSearch(RandomForestRegressor(random_state=3), GRID, n_jobs=2, **settings).fit(X, y)
-    _assert_scores_equal(ours, theirs)
+    assert_same_results(ours, theirs)
     alone = hone.GridSearch(RandomForestRegressor(random_state=3), GRID, share=False, **settings).fit(X, y)
-    _assert_scores_equal(alone, theirs)
+    assert_same_results(alone, theirs)
 
 
 def test_shared_extra_trees_classifier_probabilities_equal_sklearn(housing_slice):
@@ -57,7 +48,7 @@ def test_shared_extra_trees_classifier_probabilities_equal_sklearn(housing_slice
     settings = dict(n_iter=8, cv=3, scoring="neg_log_loss", random_state=1)
     theirs = RandomizedSearchCV(ExtraTreesClassifier(random_state=5), space, **settings).fit(X, labels)
     ours = hone.RandomSearch(ExtraTreesClassifier(random_state=5), space, **settings).fit(X, labels)
-    _assert_scores_equal(ours, theirs)
+    assert_same_results(ours, theirs)
 
 
 def test_fit_time_is_apportioned_by_trees(housing_slice):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from parity_check import assert_same_results
 from scipy.stats import randint
 from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
@@ -25,21 +26,6 @@ def _one_openmp_thread():
     # queries 10-50x slower. Both searches of a test run under the same limit, so parity is unaffected.
     with threadpool_limits(limits=1, user_api="openmp"):
         yield
-
-
-def assert_same_results(ours, theirs, rtol: float = 1e-9) -> None:
-    """The parity check of test_parity.py, compacted: scores, ranks, params and the best candidate."""
-    a, b = ours.cv_results_, theirs.cv_results_
-    assert a["params"] == b["params"]
-    assert set(a) == set(b)
-    score_keys = [k for k in b if k.startswith(("split", "mean_test", "mean_train", "std_test", "std_train"))]
-    assert score_keys
-    for key in score_keys:
-        np.testing.assert_allclose(a[key], b[key], rtol=rtol, atol=0, err_msg=key)
-    for key in [k for k in b if k.startswith("rank_")]:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    assert ours.best_index_ == theirs.best_index_
-    assert ours.best_params_ == theirs.best_params_
 
 
 def _split_scores(search) -> dict[str, np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from parity_check import assert_same_results
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestRegressor
@@ -20,19 +21,6 @@ from hone.search.paths.pipeline import SharedPreparation, _same_matrix
 from hone.search.plan import configure, plan
 
 TARGET = "median_house_value"
-
-
-def assert_same_results(ours, theirs, rtol: float = 1e-9) -> None:
-    a, b = ours.cv_results_, theirs.cv_results_
-    assert a["params"] == b["params"]
-    score_keys = [k for k in b if k.startswith(("split", "mean_test", "mean_train", "std_test", "std_train"))]
-    assert score_keys
-    for key in score_keys:
-        np.testing.assert_allclose(a[key], b[key], rtol=rtol, atol=0, err_msg=key)
-    for key in [k for k in b if k.startswith("rank_")]:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    assert ours.best_index_ == theirs.best_index_
-    assert ours.best_params_ == theirs.best_params_
 
 
 @pytest.fixture(scope="module")
