@@ -16,10 +16,12 @@ from hone.store.trials import plain_value
 
 def plain_params(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as Python values, so they print like the seed's ``{'max_features': 8, ...}``."""
-    return {
-        name: plain_value(value) if not isinstance(plain_value(value), dict) else value
-        for name, value in params.items()
-    }
+    return {name: _printable(value) for name, value in params.items()}
+
+
+def _printable(value: Any) -> Any:
+    plain = plain_value(value)
+    return value if isinstance(plain, dict) else plain  # an estimator or array prints as itself
 
 
 def seed_lines(console: Console, summary: SearchSummary) -> None:
