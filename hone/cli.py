@@ -67,7 +67,7 @@ def tune(
     from hone.config import load_config
     from hone.progress import auto_progress
     from hone.project import tune as run_tune
-    from hone.render import comparison_table, direction_note, ranking_table, seed_lines
+    from hone.render import summaries_report
     from hone.search.summary import summarize
 
     project = load_config(config)
@@ -88,11 +88,8 @@ def tune(
             summary = summarize(name, search, model.settings.strategy)
             if number == len(model.rounds) > 1:
                 summary.edges = model.edges  # judged against every round's values, not just this one's
-            seed_lines(console, summary)
             summaries.append(summary)
-    console.print(ranking_table(summaries))
-    console.print(comparison_table(summaries))
-    console.print(f"({direction_note(summaries)}; `hone results` prints this again from the store)")
+    summaries_report(console, summaries, "; `hone results` prints this again from the store")
 
 
 @app.command()
@@ -109,27 +106,21 @@ def results(
     """Print a stored study (or the last `hone tune`) again, without fitting anything."""
     import json
 
-    from hone.render import comparison_table, direction_note, ranking_table, seed_lines
+    from hone.render import summaries_report
     from hone.search.estimators import open_store
     from hone.search.summary import read_summary
 
-    opened = _open_store(config, store, open_store)
+    opened = open_store(store) if store is not None else _project(config or _default_config())[1]
     if study is None:
         run = opened.last_run()
         if run is None:
             raise StoreError("no `hone tune` run in this store yet", where=opened.url)
         studies = json.loads(run.studies)
+        if not studies:
+            raise StoreError("the last `hone tune` run finished no study", where=opened.url)
     else:
         studies = [study]
-    summaries = [read_summary(opened.optuna, name) for name in studies]
-    if not summaries:
-        raise StoreError("the last `hone tune` run finished no study", where=opened.url)
-    console = _console()
-    for summary in summaries:
-        seed_lines(console, summary)
-    console.print(ranking_table(summaries))
-    console.print(comparison_table(summaries))
-    console.print(f"({direction_note(summaries)})")
+    summaries_report(_console(), [read_summary(opened.optuna, name) for name in studies])
 
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The project file.")]
@@ -226,25 +217,18 @@ def report(
     summaries = [read_summary(store.optuna, name) for name in tuned_studies(project, store)]
     chosen = find_candidate(project, store, model)
     result = run_analysis(chosen, load_training_set(project)) if analysis else None
-    looks = [row for row in store.evaluations(project.project)]
+    looks = store.evaluations(project.project)
     mine = [row for row in looks if row.model == chosen.model.name]
     data = report_data(project.project, summaries, result, mine[-1] if mine else None, len(looks))
     path = write_report(data, output)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1024:,.0f} KB): open it in a browser")
 
 
-def _open_store(config: Path | None, store: str | None, open_store):  # noqa: ANN001, ANN202
-    if store is not None:
-        return open_store(store)
-    from hone.config import load_config
-
-    path = config or Path("hone.yaml")
-    if config is None and not path.exists():
+def _default_config() -> Path:
+    path = Path("hone.yaml")
+    if not path.exists():
         raise HoneError("no hone.yaml here: pass --config PATH or --store URL")
-    url = load_config(path).store_url
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        raise StoreError("the store does not exist yet: run `hone tune` first", where=url)
-    return open_store(url)
+    return path
 
 
 def main() -> None:

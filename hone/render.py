@@ -122,3 +122,12 @@ def direction_note(summaries: Sequence[SearchSummary]) -> str:
     label = summaries[0].label if summaries else "score"
     better = "lower" if summaries and summaries[0].lower_is_better else "higher"
     return f"{label}: {better} is better"
+
+
+def summaries_report(console: Console, summaries: Sequence[SearchSummary], footer: str = "") -> None:
+    """What `hone tune` and `hone results` print: each search as the seed does, ranking, comparison."""
+    for summary in summaries:
+        seed_lines(console, summary)
+    console.print(ranking_table(summaries))
+    console.print(comparison_table(summaries))
+    console.print(f"({direction_note(summaries)}{footer})")

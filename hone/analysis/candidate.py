@@ -83,26 +83,19 @@ def find_candidate(
     config: ProjectConfig, store: Store, which: str | None = None, candidate: int | None = None
 ) -> Candidate:
     """The best candidate of the last tune, or of a model (shortlist name) or study; or one by index."""
-    studies = tuned_studies(config, store)
+    summaries = [read_summary(store.optuna, name) for name in tuned_studies(config, store)]
     if which is not None:
-        chosen = [name for name in studies if which in (name, _model_of(name))]
+        chosen = [s for s in summaries if which in (s.study, s.model)]
         if not chosen:
-            known = sorted({_model_of(name) for name in studies} | set(studies))
+            known = sorted({s.model for s in summaries} | {str(s.study) for s in summaries})
             raise HoneError(
                 f"no tuned model or study named {which!r}; the last tune has: {', '.join(known)}",
                 where=store.url,
             )
-        studies = chosen
-    summaries = [read_summary(store.optuna, name) for name in studies]
+        summaries = chosen
     best = max(summaries, key=lambda s: s.best_score)
     index = best.best_index if candidate is None else candidate
     if not 0 <= index < best.n_candidates:
         raise HoneError(f"candidate {index} does not exist: study {best.study!r} has {best.n_candidates}")
     model = config.model(best.model)
     return Candidate(config, model, model.effective_search(config.search), best, index)
-
-
-def _model_of(study: str) -> str:
-    # Study names are "<project>.<model>.<hash>[.roundN]" (see hone.project).
-    parts = study.split(".")
-    return parts[1] if len(parts) >= 3 else study

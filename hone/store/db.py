@@ -222,9 +222,6 @@ class Store:
         with self.engine.connect() as connection:
             return connection.execute(query.order_by(runs_table.c.id.desc())).first()
 
-    def study_names(self) -> list[str]:
-        return [s.study_name for s in self.optuna.get_all_studies()]
-
     def close(self) -> None:
         self.engine.dispose()
         if self._optuna is not None:
