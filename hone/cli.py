@@ -231,6 +231,10 @@ def _default_config() -> Path:
     return path
 
 
+# The launch commands live in their own modules; importing them registers them on `app`.
+from hone import cli_launch, cli_serve  # noqa: E402, F401
+
+
 def main() -> None:
     app()
 

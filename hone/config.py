@@ -43,6 +43,8 @@ __all__ = [
     "ModelSpec",
     "PrepareSettings",
     "ProjectConfig",
+    "RegistrySettings",
+    "ServeSettings",
     "SearchOverride",
     "SearchSettings",
     "SplitSettings",
@@ -494,6 +496,48 @@ class ModelSpec(_Schema):
         return self._locator.where(*key_path)
 
 
+class RegistrySettings(_Schema):
+    """Where registered models live: the name they are registered under, and the artifact folder."""
+
+    name: Name | None = None  # default: the project's name
+    # A folder (relative to this file) or an fsspec URL; default: ``artifacts/`` beside the store.
+    artifacts: str | None = None
+
+    @field_validator("artifacts", mode="before")
+    @classmethod
+    def _resolve_artifacts(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise _Problem("should be a folder or an fsspec URL")
+        value = _expand_env(value)
+        if "://" in value:
+            return value
+        return os.path.normpath(_base_dir(info) / Path(value).expanduser())
+
+
+class ServeSettings(_Schema):
+    """The HTTP prediction service (``hone serve``)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    protect_predict: bool = False  # true: /predict needs the bearer token too
+    max_rows: Positive = 10_000  # rows per /predict request
+    max_body_mb: Annotated[float, Field(gt=0)] = 10.0
+    reload_seconds: Annotated[float, Field(gt=0)] = 2.0  # how often the champion alias is checked
+    # The prediction log's folder (Parquet parts); default: ``log/`` beside the store.
+    log: str | None = None
+
+    @field_validator("log", mode="before")
+    @classmethod
+    def _resolve_log(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise _Problem("should be a folder")
+        return os.path.normpath(_base_dir(info) / Path(_expand_env(value)).expanduser())
+
+
 class ProjectConfig(_Schema):
     """The whole project file."""
 
@@ -506,6 +550,8 @@ class ProjectConfig(_Schema):
     # A path (absolute after loading) or an SQLAlchemy URL; validated even when defaulted so the
     # default is resolved next to the config file too.
     store: str = Field(default=DEFAULT_STORE, validate_default=True)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     _locator: _Locator | None = PrivateAttr(default=None)
     _config_path: Path | None = PrivateAttr(default=None)
@@ -579,6 +625,27 @@ class ProjectConfig(_Schema):
             return self.store
         path = Path(self.store)
         return f"sqlite:///{(path if path.is_absolute() else self.base_dir / path).as_posix()}"
+
+    @property
+    def home(self) -> Path:
+        """The folder for what is not in the database: the SQLite file's folder, else ``.hone/`` here."""
+        if "://" in self.store:
+            return self.base_dir / ".hone"
+        path = Path(self.store)
+        return (path if path.is_absolute() else self.base_dir / path).parent
+
+    @property
+    def model_name(self) -> str:
+        """The name models of this project are registered and served under."""
+        return self.registry.name or self.project
+
+    @property
+    def artifacts_url(self) -> str:
+        return self.registry.artifacts or str(self.home / "artifacts")
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(self.serve.log) if self.serve.log else self.home / "log"
 
     def model(self, name: str) -> ModelSpec:
         """The model called ``name``; a ConfigError naming the known models otherwise."""

@@ -17,6 +17,7 @@ from sklearn.utils.metaestimators import available_if
 
 from hone.errors import SearchError
 from hone.search.engine import Evaluation, Progress, SearchJob, evaluate
+from hone.search.paths.forest import refit_threads
 from hone.search.results import build_cv_results
 from hone.search.scoring import SINGLE, Scoring, resolve_scoring
 from hone.search.space import EdgeHit, find_edges, grid_candidates, sampled_candidates
@@ -197,10 +198,11 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
     def _refit(self, X: Any, y: Any, fit_params: dict[str, Any]) -> None:
         model = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
         start = time.perf_counter()
-        if y is None:
-            model.fit(X, **fit_params)
-        else:
-            model.fit(X, y, **fit_params)
+        with refit_threads(model, self.n_jobs):
+            if y is None:
+                model.fit(X, **fit_params)
+            else:
+                model.fit(X, y, **fit_params)
         self.refit_time_ = time.perf_counter() - start
         self.best_estimator_ = model
 

@@ -56,3 +56,14 @@ def test_fit_time_is_apportioned_by_trees(housing_slice):
     search = hone.GridSearch(RandomForestRegressor(random_state=0), {"n_estimators": [5, 20]}, cv=2).fit(X, y)
     small, large = search.cv_results_["mean_fit_time"]
     assert small == pytest.approx(large / 4, rel=1e-12)
+
+
+def test_refit_on_threads_gives_sklearns_forest_and_params(housing_slice):
+    X, y = housing_slice
+    grid = {"n_estimators": [4, 12], "max_features": [3, 6]}
+    theirs = GridSearchCV(RandomForestRegressor(random_state=7), grid, cv=3).fit(X, y)
+    ours = hone.GridSearch(RandomForestRegressor(random_state=7), grid, cv=3, n_jobs=2).fit(X, y)
+    # Built on two threads, the refit forest is still tree for tree sklearn's, with the same params.
+    np.testing.assert_array_equal(ours.best_estimator_.predict(X), theirs.best_estimator_.predict(X))
+    assert ours.best_estimator_.get_params() == theirs.best_estimator_.get_params()
+    assert ours.best_estimator_.n_jobs is None

@@ -17,7 +17,8 @@ fit would have taken; the members' fit times therefore add up to more than the w
 from __future__ import annotations
 
 import copy
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any
 
@@ -121,3 +122,24 @@ class ForestPrefix:
             )
             for index, model in members
         ]
+
+
+
+@contextmanager
+def refit_threads(model: Any, n_jobs: int | None) -> Iterator[None]:
+    """Let a forest (or a pipeline ending in one) build its trees on ``n_jobs`` threads for the refit.
+
+    Each tree's seed is drawn before the trees are built, so the trees do not depend on how many
+    threads build them: the refit is the same forest, sooner (it otherwise runs on one core while the
+    others idle). The forest's own ``n_jobs`` is restored afterwards, so its params stay as given.
+    """
+    forest = model.steps[-1][1] if hasattr(model, "steps") else model
+    if n_jobs in (None, 1) or not isinstance(forest, FORESTS) or forest.n_jobs not in (None, 1):
+        yield
+        return
+    before = forest.n_jobs
+    forest.n_jobs = n_jobs
+    try:
+        yield
+    finally:
+        forest.n_jobs = before
