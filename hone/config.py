@@ -42,7 +42,17 @@ __all__ = [
     "DataSpec",
     "ModelSpec",
     "PrepareSettings",
+    "AlertChannel",
+    "AlertSettings",
+    "DriftRules",
+    "LearnSettings",
+    "MonitorSettings",
+    "PerformanceRule",
     "ProjectConfig",
+    "QualityRules",
+    "RetrainSettings",
+    "WindowSettings",
+    "parse_duration",
     "RegistrySettings",
     "ServeSettings",
     "SearchOverride",
@@ -538,6 +548,131 @@ class ServeSettings(_Schema):
         return os.path.normpath(_base_dir(info) / Path(_expand_env(value)).expanduser())
 
 
+_DURATION_RE = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d)\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> float:
+    """``"90s"``, ``"10m"``, ``"1h"``, ``"7d"`` (or a number of seconds) -> seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION_RE.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise _Problem(f"{value!r} is not a duration like 90s, 10m, 1h or 7d")
+        seconds = float(match.group("amount")) * _SECONDS[match.group("unit")]
+    if seconds <= 0:
+        raise _Problem("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class WindowSettings(_Schema):
+    """How the prediction log is cut into windows: every ``rows`` predictions, or every ``every``."""
+
+    rows: Positive | None = None
+    every: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WindowSettings:
+        if self.rows is not None and self.every is not None:
+            raise _Problem("give either rows or every, not both", ("every",))
+        if self.rows is None and self.every is None:
+            self.rows = 1000
+        return self
+
+
+class PerformanceRule(_Schema):
+    """When live performance (from feedback labels) is bad enough to alert. Any rule given can fire."""
+
+    metric: str | None = None  # rmse | mae | r2 | accuracy | f1 ...; default: rmse / accuracy
+    threshold: float | None = None  # absolute: worse than this value
+    max_drop: Annotated[float, Field(gt=0)] | None = 0.2  # relative: worse than the test metric by this share
+    outside_test_interval: bool = True  # the window's interval lies wholly on the bad side of the test one
+    min_labels: Positive = 50  # fewer labelled rows in a window: no verdict
+
+
+class QualityRules(_Schema):
+    """Input data quality, per feature, against the schema and the reference profile."""
+
+    missing_jump: Share = 0.05  # missing rate above the training rate by more than this
+    out_of_range: Share = 0.02  # share of values outside the range seen in training
+    unseen_category: Share = 0.0  # share of categories never seen in training
+    stuck_share: Share = 0.5  # one value taking more than this share of a feature that varied in training
+    duplicate_rows: Share = 0.2  # rows repeating an earlier row of the window (above the training share)
+    noise_correlation: Share = 0.5  # a feature's rank correlation with the prediction falls by this much
+
+
+class DriftRules(_Schema):
+    """Distribution shift per feature and of the predictions, against the reference profile."""
+
+    psi: Annotated[float, Field(gt=0)] = 0.25  # population stability index on the stored bins
+    p_value: Annotated[float, Field(gt=0, lt=1)] = 0.001  # KS (numeric) / chi-square (categorical)
+
+
+class AlertChannel(_Schema):
+    """Where alerts go: ``log`` (stderr and the store), ``webhook`` (JSON POST) or ``email`` (SMTP)."""
+
+    kind: Literal["log", "webhook", "email"]
+    url: str | None = None  # webhook
+    host: str | None = None  # email: SMTP server
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    sender: str = "hone@localhost"
+    to: list[str] = Field(default_factory=list)
+    starttls: bool = False
+    username_env: str | None = None  # names of environment variables holding SMTP credentials
+    password_env: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> AlertChannel:
+        if self.kind == "webhook" and not self.url:
+            raise _Problem("a webhook channel needs url", ("url",))
+        if self.kind == "email" and (not self.host or not self.to):
+            raise _Problem("an email channel needs host and to", ("host",) if not self.host else ("to",))
+        return self
+
+
+class AlertSettings(_Schema):
+    cooldown: Duration = 3600.0  # the same alert is not sent again within this time
+    channels: list[AlertChannel] = Field(default_factory=lambda: [AlertChannel(kind="log")])
+
+
+class MonitorSettings(_Schema):
+    """``hone monitor``: windows of the prediction log checked for performance, quality and drift."""
+
+    window: WindowSettings = Field(default_factory=WindowSettings)
+    performance: PerformanceRule = Field(default_factory=PerformanceRule)
+    quality: QualityRules = Field(default_factory=QualityRules)
+    drift: DriftRules = Field(default_factory=DriftRules)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    auto_rollback: bool = False  # roll back a new champion whose live performance falls below its predecessor
+
+
+class RetrainSettings(_Schema):
+    """``hone retrain``: fresh data, the configured search (or a refit), and the champion/challenger gate."""
+
+    data: DataSpec | None = None  # a new data source; default: the training set plus labelled feedback
+    feedback: bool = True  # add labelled production rows from the prediction log
+    window: Duration | None = None  # only production rows (and new-source rows) this recent
+    refit_only: bool = False  # refit the champion's params instead of searching again
+    holdout: Annotated[float, Field(gt=0, lt=1)] = 0.3  # share of the most recent labelled rows held out
+    margin: Annotated[float, Field(ge=0)] = 0.0  # the challenger must be better by this share of the loss
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95  # of the paired bootstrap
+    n_bootstrap: Positive = 2000
+    schedule: str | None = None  # a cron expression for `hone retrain --schedule`
+
+
+class LearnSettings(_Schema):
+    """``hone learn``: online updates with ``partial_fit`` from feedback, snapshotted as versions."""
+
+    batch_rows: Positive = 256
+    snapshot_rows: Positive | None = 5000
+    snapshot_every: Duration | None = None
+
+
 class ProjectConfig(_Schema):
     """The whole project file."""
 
@@ -552,6 +687,9 @@ class ProjectConfig(_Schema):
     store: str = Field(default=DEFAULT_STORE, validate_default=True)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
+    learn: LearnSettings = Field(default_factory=LearnSettings)
 
     _locator: _Locator | None = PrivateAttr(default=None)
     _config_path: Path | None = PrivateAttr(default=None)
