@@ -65,6 +65,15 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # Write-ahead logging: the service's reads (the champion alias, every few seconds) never wait
+    # for a writer (a monitor run, a promotion), and writers wait for each other instead of failing.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
 def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
@@ -82,6 +91,8 @@ class Store:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = sa.create_engine(url)
+            if parsed.get_backend_name() == "sqlite":
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
         except (sa.exc.SQLAlchemyError, ModuleNotFoundError) as error:
             raise StoreError(f"cannot open the store {url!r}: {str(error).splitlines()[0]}") from None
