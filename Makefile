@@ -28,6 +28,7 @@ demo: $(VENV)/.installed
 	$(BIN)/hone tune examples/housing/hone.yaml
 	$(BIN)/hone evaluate --config examples/housing/hone.yaml --final
 	$(BIN)/hone report --config examples/housing/hone.yaml --output examples/housing/hone-report.html
+	$(BIN)/hone register --config examples/housing/hone.yaml
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || $(SUDO) apt-get install -y -q chromium >/dev/null \

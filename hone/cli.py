@@ -232,7 +232,7 @@ def _default_config() -> Path:
 
 
 # The launch commands live in their own modules; importing them registers them on `app`.
-from hone import cli_launch, cli_serve  # noqa: E402, F401
+from hone import cli_launch, cli_maintain, cli_monitor, cli_serve  # noqa: E402, F401
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import is_classifier
 
 from hone.analysis.candidate import Candidate, find_candidate
@@ -34,6 +35,7 @@ class Registration:
 
     version: ModelVersion
     move: AliasMove | None
+    existing: bool = False  # the same candidate on the same data was registered before: nothing new
 
 
 def open_registry(config: ProjectConfig, store: Store) -> Registry:
@@ -56,13 +58,16 @@ def register_candidate(
     """
     chosen = find_candidate(config, store, which, candidate)
     training = load_training_set(config)
+    registry = open_registry(config, store)
+    same = _registered_before(registry, config, chosen, training)
+    if same is not None:
+        return Registration(same, None, existing=True)
     pipeline = chosen.pipeline(training).fit(training.X, training.y)
     schema = feature_schema(config, training)
     # The profile keeps the distribution of honest predictions (out-of-fold), not of refit ones that
     # have seen their own rows: those are what live predictions should look like.
     predictions = oof_predictions(chosen, training)
     profile = ReferenceProfile.build(training.X, schema, y=training.y, predictions=predictions)
-    registry = open_registry(config, store)
     version = registry.register(
         config.model_name,
         pipeline,
@@ -91,6 +96,23 @@ def register_candidate(
     return Registration(version, move)
 
 
+def _registered_before(
+    registry: Registry, config: ProjectConfig, chosen: Candidate, training: TrainingSet
+) -> ModelVersion | None:
+    """A version refit from the same candidate on the same data: registering again would duplicate it."""
+    if config.model_name not in registry.names():
+        return None
+    params = _json(_plain(chosen.params))
+    for version in reversed(registry.versions(config.model_name)):
+        if (
+            version.source.get("model") == chosen.model.name
+            and _json(version.params) == params
+            and version.data.get("sha256") == training.split.data_sha256
+        ):
+            return version
+    return None
+
+
 def feature_schema(config: ProjectConfig, training: TrainingSet) -> FeatureSchema:
     """The training features' schema; numeric columns accept missing values when the preparation imputes."""
     imputed: list[str] = []
@@ -98,7 +120,7 @@ def feature_schema(config: ProjectConfig, training: TrainingSet) -> FeatureSchem
         imputed = [
             str(column)
             for column in training.X.columns
-            if np.issubdtype(training.X[column].dtype, np.number)
+            if pd.api.types.is_numeric_dtype(training.X[column])
         ]
     return FeatureSchema.from_frame(training.X, target=config.data.target, imputed=imputed)
 
@@ -114,7 +136,7 @@ def _metrics(config: ProjectConfig, store: Store, chosen: Candidate) -> dict[str
             "folds": chosen.summary.n_splits,
         }
     }
-    params = json.dumps(chosen.params, sort_keys=True, default=repr)
+    params = _json(chosen.params)
     looks = [
         row
         for row in store.evaluations(config.project)
@@ -123,6 +145,10 @@ def _metrics(config: ProjectConfig, store: Store, chosen: Candidate) -> dict[str
     if looks:
         metrics["test"] = json.loads(looks[-1].metrics)
     return metrics
+
+
+def _json(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=repr)
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:

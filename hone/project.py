@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
@@ -23,11 +24,13 @@ from hone.data import (
     Split,
     SplitSpec,
     build_preparation,
+    frame_sha256,
     load_dataset,
     read_table,
     split_train_test,
     validate_frame,
 )
+from hone.data.split import positions_sha256
 from hone.errors import ConfigError, SearchError
 from hone.search import GridSearch, RandomSearch
 from hone.search.engine import Progress
@@ -48,6 +51,24 @@ class TrainingSet:
     y: pd.Series
     split: Split
     n_rows: int
+
+
+def training_set_from_frame(frame: pd.DataFrame, target: str) -> TrainingSet:
+    """Every row of ``frame`` (features and target) as training rows, with no test rows.
+
+    For data assembled after tuning (`hone retrain`: the training set plus labelled production rows),
+    whose test rows, if any, are held out by the caller.
+    """
+    frame = frame.reset_index(drop=True)
+    positions = np.arange(len(frame))
+    split = Split(
+        train=frame,
+        train_index=positions,
+        test_index=positions[:0],
+        data_sha256=frame_sha256(frame),
+        test_ids_sha256=positions_sha256(positions[:0]),
+    )
+    return TrainingSet(frame.drop(columns=target), frame[target], split, len(frame))
 
 
 def load_training_set(config: ProjectConfig) -> TrainingSet:
@@ -124,18 +145,19 @@ def _study_name(config: ProjectConfig, model: ModelSpec, settings: SearchSetting
 
 
 def plan_models(config: ProjectConfig, training: TrainingSet, y: Any) -> list[ModelPlan]:
-    plans = []
-    for model in config.models:
-        settings = model.effective_search(config.search)
-        estimator, space = resolve_model(model, settings)
-        if settings.strategy == "grid":
-            grid_candidates(space)
-        if settings.prepare_in_folds:
-            estimator, space = _in_pipeline(config, training, estimator, space)
-        _check_scoring_and_folds(config, model, settings, estimator, training.X, y)
-        study = _study_name(config, model, settings, training.split.data_sha256)
-        plans.append(ModelPlan(model, settings, estimator, space, study))
-    return plans
+    return [plan_model(config, model, training, y) for model in config.models]
+
+
+def plan_model(config: ProjectConfig, model: ModelSpec, training: TrainingSet, y: Any) -> ModelPlan:
+    settings = model.effective_search(config.search)
+    estimator, space = resolve_model(model, settings)
+    if settings.strategy == "grid":
+        grid_candidates(space)
+    if settings.prepare_in_folds:
+        estimator, space = _in_pipeline(config, training, estimator, space)
+    _check_scoring_and_folds(config, model, settings, estimator, training.X, y)
+    study = _study_name(config, model, settings, training.split.data_sha256)
+    return ModelPlan(model, settings, estimator, space, study)
 
 
 def _setting_where(config: ProjectConfig, model: ModelSpec, key: str) -> str:
@@ -239,6 +261,35 @@ def tune(
         raise
     store.finish_run(run_id)
     return TuneOutcome(run_id, recorded, len(training.X), len(split.test_index), names, outcomes)
+
+
+def search_model(
+    config: ProjectConfig,
+    model: ModelSpec,
+    training: TrainingSet,
+    *,
+    store: Store,
+    progress: ProgressFactory | None = None,
+    command: str = "retrain",
+) -> ModelOutcome:
+    """One shortlist model's configured search (one round) on ``training``, persisted like `hone tune`.
+
+    The study name follows the data, so a rerun on the same rows reads its fits back from the store.
+    """
+    y = training.y.to_numpy()
+    plan = plan_model(config, model, training, y)
+    X: Any = training.X
+    if not plan.settings.prepare_in_folds:
+        preparation = build_preparation(prepare_spec(config), training.split.train, config.data.target)
+        X = preparation.fit_transform(training.X)
+    run_id = store.start_run(config.project, command)
+    try:
+        outcome = _tune_model(plan, X, y, store, run_id, progress, expand=False)
+    except BaseException:
+        store.finish_run(run_id, "interrupted")
+        raise
+    store.finish_run(run_id)
+    return outcome
 
 
 def _tune_model(

@@ -47,6 +47,14 @@ def _params(params: dict[str, Any]) -> str:
 
 def registration(console: Console, result: Registration, config: Path) -> None:
     version = result.version
+    if result.existing:
+        console.print(
+            f"{version.source.get('model')} ({_params(version.params)}) on this training data is already"
+            f" registered as [bold]{version.name} v{version.version}[/]: nothing new registered"
+            f" (`hone models -c {config}` lists the versions)",
+            highlight=False,
+        )
+        return
     console.print(
         f"registered [bold]{version.name} v{version.version}[/] from {version.source.get('model')}"
         f" ({_params(version.params)}): {score_text(version)}",

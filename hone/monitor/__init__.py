@@ -1,0 +1,1 @@
+"""Monitor and maintain: live performance, input quality, drift, alerts, retraining, snapshots."""
