@@ -66,10 +66,9 @@ def now() -> datetime:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    # Write-ahead logging: the service's reads (the champion alias, every few seconds) never wait
-    # for a writer (a monitor run, a promotion), and writers wait for each other instead of failing.
+    # Writers (a monitor run, a promotion) hold the file's lock briefly; a reader such as the service's
+    # alias poll waits for them instead of failing. (No WAL: the store stays one file to copy or back up.)
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
