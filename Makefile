@@ -29,6 +29,8 @@ demo: $(VENV)/.installed
 	$(BIN)/hone evaluate --config examples/housing/hone.yaml --final
 	$(BIN)/hone report --config examples/housing/hone.yaml --output examples/housing/hone-report.html
 	$(BIN)/hone register --config examples/housing/hone.yaml
+	$(BIN)/python examples/housing/simulate_day.py examples/housing/hone.yaml
+	$(BIN)/hone monitor --config examples/housing/hone.yaml --report examples/housing/hone-monitor.html
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || $(SUDO) apt-get install -y -q chromium >/dev/null \
@@ -43,4 +45,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) examples/housing/.hone .pytest_cache
+	rm -rf $(VENV) examples/housing/.hone .pytest_cache examples/housing/hone-*.html
