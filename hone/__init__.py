@@ -1,8 +1,24 @@
 """hone: from tabular data and a shortlist of models to a tuned, tested, launched, monitored model."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from hone.errors import HoneError
-from hone.search import GridSearch, RandomSearch
+
+if TYPE_CHECKING:
+    from hone.search import GridSearch, RandomSearch
 
 __version__ = "0.1.0"
 
-__all__ = ["GridSearch", "HoneError", "RandomSearch", "__version__"]
+__all__ = ["GridSearch", "RandomSearch", "HoneError", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # The search classes pull in scikit-learn's model selection (about 2 s to import): commands that
+    # only serve, predict or monitor should not pay for it at start-up.
+    if name in ("GridSearch", "RandomSearch"):
+        from hone import search
+
+        return getattr(search, name)
+    raise AttributeError(f"module 'hone' has no attribute {name!r}")

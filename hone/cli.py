@@ -107,8 +107,8 @@ def results(
     import json
 
     from hone.render import summaries_report
-    from hone.search.estimators import open_store
     from hone.search.summary import read_summary
+    from hone.store.db import open_store
 
     opened = open_store(store) if store is not None else _project(config or _default_config())[1]
     if study is None:

@@ -99,13 +99,14 @@ def _target(
     if config is not None and store is not None:
         raise HoneError("pass --config or --store, not both")
     if store is not None:
-        from hone.search.estimators import open_store
+        from hone.cli_launch import model_name
+        from hone.store.db import open_store, store_home
 
         opened = open_store(store)
-        home = _home(opened.url)
+        home = store_home(opened.url)
         registry = Registry(opened, home / "artifacts")
         settings = ServeSettings()
-        name = model or _only_model(registry)
+        name = model_name(model, None, registry, "the model to serve with --model")
         log_dir = home / "log"
     else:
         path = config or Path("hone.yaml")
@@ -121,21 +122,6 @@ def _target(
         update={key: value for key, value in overrides.items() if value is not None}
     )
     return _Target(registry, name, settings, Path(log) if log is not None else log_dir)
-
-
-def _home(store_url: str) -> Path:
-    """The SQLite file's folder, or ``.hone`` here for a server database (as ``ProjectConfig.home``)."""
-    if store_url.startswith("sqlite:///"):
-        return Path(store_url[len("sqlite:///") :]).parent
-    return Path(".hone")
-
-
-def _only_model(registry: Registry) -> str:
-    names = registry.names()
-    if len(names) == 1:
-        return names[0]
-    held = f"this store holds {', '.join(names)}" if names else "this store holds no registered model"
-    raise HoneError(f"name the model to serve with --model ({held})")
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import Callable
 from numbers import Integral
-from pathlib import Path
 from typing import Any
 
 import joblib
@@ -21,20 +20,10 @@ from hone.search.paths.forest import refit_threads
 from hone.search.results import build_cv_results
 from hone.search.scoring import SINGLE, Scoring, resolve_scoring
 from hone.search.space import EdgeHit, find_edges, grid_candidates, sampled_candidates
-from hone.store.db import Store, sqlite_url
+from hone.store.db import open_store
 from hone.store.trials import MemoryTrialLog, OptunaTrialLog, TrialLog
 
 Params = dict[str, Any]
-
-
-def open_store(store: Any) -> Store | None:
-    """``store`` as given to a search: None, a Store, a SQLAlchemy URL, or a SQLite file path."""
-    if store is None or isinstance(store, Store):
-        return store
-    if isinstance(store, str | Path):
-        text = str(store)
-        return Store(text if "://" in text else sqlite_url(text))
-    raise SearchError(f"store must be a path, a SQLAlchemy URL or a hone Store, got {store!r}")
 
 
 def _delegated(method: str) -> Callable[[Any], bool]:

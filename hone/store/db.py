@@ -236,3 +236,22 @@ class Store:
         self.engine.dispose()
         if self._optuna is not None:
             self._optuna.engine.dispose()
+
+
+def open_store(store: Any) -> Store | None:
+    """``store`` as given to a search or the CLI: None, a Store, a SQLAlchemy URL, or a SQLite file path."""
+    if store is None or isinstance(store, Store):
+        return store
+    if isinstance(store, str | Path):
+        text = str(store)
+        return Store(text if "://" in text else sqlite_url(text))
+    raise StoreError(f"store must be a path, a SQLAlchemy URL or a hone Store, got {store!r}")
+
+
+def store_home(url: str) -> Path:
+    """Where artifacts and logs go beside a store given only by URL: the SQLite file's folder, else ``.hone``.
+
+    (With a project file, ``ProjectConfig.home`` decides.)"""
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :]).parent
+    return Path(".hone")
