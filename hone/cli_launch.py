@@ -175,11 +175,9 @@ def predict(
     source: Any = SqlSource(url, query) if query is not None else Path(input)  # type: ignore[arg-type]
     report = predict_table(
         predictor.predict_frame, version.schema, source, output, chunk_rows=chunk_rows, strict=strict,
-        keep=keep or (),
+        keep=keep or (), task=version.task,  # type: ignore[arg-type]
     )
     batch_report(_console(), version, report)
-    if report.n_invalid and strict:  # not reached: strict raises on the first bad row
-        raise typer.Exit(2)
 
 
 def _parse_model(model: str | None) -> tuple[str | None, str | None]:

@@ -145,3 +145,5 @@ def batch_report(console: Console, version: ModelVersion, report: BatchReport) -
         )
         for problem in report.problems[:SHOWN_PROBLEMS]:
             console.print(f"  {problem}", highlight=False)
+        if report.n_problems > SHOWN_PROBLEMS:
+            console.print(f"  ... and {report.n_problems - SHOWN_PROBLEMS:,} more", highlight=False)
