@@ -28,6 +28,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.pipeline import Pipeline
 from test_cli import HONE, run_hone
 
 from hone.config import load_config
@@ -125,41 +126,44 @@ def registry_of(config: Path) -> Registry:
 
 def serve_stream(config: Path, frame: pd.DataFrame) -> None:
     """Start `hone serve`, send ``frame`` in small requests with each request's labels, stop with SIGTERM."""
-    errors = (config.parent / "serve.err").open("w")
-    server = subprocess.Popen(
-        [HONE, "serve", "-c", str(config), "--port", "0"],
-        cwd=config.parent,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-        env=os.environ | {"HONE_TOKEN": TOKEN},
-    )
-    try:
-        assert server.stdout is not None
-        first = server.stdout.readline()  # "serving scenario v1 (...) at http://127.0.0.1:PORT · log: ..."
-        assert f"serving {NAME} v1" in first and " at http://127.0.0.1:" in first, first
-        url = first.split(" at ", 1)[1].split()[0]
-        features = frame.drop(columns=TARGET)
-        records = features.astype(object).where(features.notna(), None).to_dict("records")
-        labels = frame[TARGET].tolist()
-        with httpx.Client(base_url=url, timeout=30) as client:
-            for start in range(0, len(records), ROWS_PER_REQUEST):
-                answer = client.post("/predict", json={"records": records[start : start + ROWS_PER_REQUEST]})
-                ids = answer.raise_for_status().json()["ids"]
-                feedback = [
-                    {"id": id_, "label": label}
-                    for id_, label in zip(ids, labels[start : start + ROWS_PER_REQUEST], strict=True)
-                ]
-                client.post(
-                    "/feedback", json={"feedback": feedback}, headers={"Authorization": f"Bearer {TOKEN}"}
-                ).raise_for_status()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        out, _ = server.communicate(timeout=60)
-        errors.close()
+    with (config.parent / "serve.err").open("w") as errors:
+        server = subprocess.Popen(
+            [HONE, "serve", "-c", str(config), "--port", "0"],
+            cwd=config.parent,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=os.environ | {"HONE_TOKEN": TOKEN},
+        )
+        try:
+            assert server.stdout is not None
+            first = server.stdout.readline()  # "serving scenario v1 (...) at http://127.0.0.1:PORT ..."
+            assert f"serving {NAME} v1" in first and " at http://127.0.0.1:" in first, first
+            send(first.split(" at ", 1)[1].split()[0], frame)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            out, _ = server.communicate(timeout=60)
     assert server.returncode == 0, (config.parent / "serve.err").read_text()
     # The log is flushed on stop: every prediction is in it before `hone monitor` reads it.
     assert f"stopped; {len(frame):,} prediction(s) written to the log" in out
+
+
+def send(url: str, frame: pd.DataFrame) -> None:
+    """Each request's rows to /predict, then their true labels to /feedback (with the bearer token)."""
+    features = frame.drop(columns=TARGET)
+    records = features.astype(object).where(features.notna(), None).to_dict("records")
+    labels = frame[TARGET].tolist()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for start in range(0, len(records), ROWS_PER_REQUEST):
+            answer = client.post("/predict", json={"records": records[start : start + ROWS_PER_REQUEST]})
+            ids = answer.raise_for_status().json()["ids"]
+            feedback = [
+                {"id": id_, "label": label}
+                for id_, label in zip(ids, labels[start : start + ROWS_PER_REQUEST], strict=True)
+            ]
+            client.post(
+                "/feedback", json={"feedback": feedback}, headers={"Authorization": f"Bearer {TOKEN}"}
+            ).raise_for_status()
 
 
 def monitor(config: Path) -> list[WindowReport]:
@@ -205,8 +209,8 @@ def clean_prefix(pool: pd.DataFrame) -> pd.DataFrame:
     return pool.iloc[:CLEAN_PREFIX]
 
 
-def rmse(pipeline: object, rows: pd.DataFrame) -> float:
-    predicted = pipeline.predict(rows.drop(columns=TARGET))  # type: ignore[attr-defined]
+def rmse(pipeline: Pipeline, rows: pd.DataFrame) -> float:
+    predicted = pipeline.predict(rows.drop(columns=TARGET))
     return float(np.sqrt(np.mean((predicted - rows[TARGET].to_numpy()) ** 2)))
 
 
@@ -237,7 +241,11 @@ def test_a_broken_sensor_raises_an_alert_on_median_income(launched: Launched, tm
     windows = monitor(config)
     assert len(windows) == 5
     assert_raised(
-        config, windows, lambda check: check.feature == "median_income", BROKEN_SENSOR_WINDOWS, "broken sensor"
+        config,
+        windows,
+        lambda check: check.feature == "median_income",
+        BROKEN_SENSOR_WINDOWS,
+        "broken sensor",
     )
 
 
@@ -283,7 +291,8 @@ def test_concept_drift_alerts_then_retrain_promotes_a_better_challenger_and_roll
     assert registry.aliases(NAME) == {"champion": 2, "challenger": 2}
     [decision] = retrain_runs(Store(load_config(config).store_url), NAME)
     assert decision.promoted and (decision.champion, decision.challenger) == (1, 2)
-    assert decision.gate is not None and decision.gate.challenger_loss < decision.gate.champion_loss
+    assert decision.gate is not None and decision.gate.n == 900  # 30% of the 3,000 labelled rows
+    assert decision.gate.challenger_loss < decision.gate.champion_loss
     # Independently of the gate: on the holdout (the most recent 30% of the labelled rows, all drifted),
     # the challenger's RMSE is lower than the champion's.
     holdout = stream.iloc[-decision.gate.n :]
