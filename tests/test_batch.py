@@ -18,19 +18,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 from hone.batch import BatchReport, SqlSource, predict_table
-from hone.data import PrepareSpec, build_preparation
+from hone.data import build_preparation, housing_prepare_spec
 from hone.data.schema import FeatureSchema, SchemaViolation
 from hone.errors import DataError
 
 TARGET = "median_house_value"
-SPEC = PrepareSpec(
-    categorical=["ocean_proximity"],
-    derived={
-        "rooms_per_hhold": "total_rooms / households",
-        "pop_per_hhold": "population / households",
-        "bedrooms_per_room": "total_bedrooms / total_rooms",
-    },
-)
+SPEC = housing_prepare_spec()  # the book's preparation
 # Planted in the bad-rows file (1-based input rows).
 NOT_A_NUMBER, UNSEEN, MISSING_REQUIRED, SHORT_ROW = 3, 10, 17, 25
 

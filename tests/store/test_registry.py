@@ -19,21 +19,14 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from hone.data import PrepareSpec, build_preparation
+from hone.data import build_preparation, housing_prepare_spec
 from hone.data.schema import FeatureSchema
 from hone.errors import StoreError
 from hone.store.db import Store, sqlite_url
 from hone.store.registry import LIBRARIES, Registry, default_actor
 
 TARGET = "median_house_value"
-SPEC = PrepareSpec(
-    categorical=["ocean_proximity"],
-    derived={
-        "rooms_per_hhold": "total_rooms / households",
-        "pop_per_hhold": "population / households",
-        "bedrooms_per_room": "total_bedrooms / total_rooms",
-    },
-)
+SPEC = housing_prepare_spec()  # the book's preparation
 
 
 # -- fixtures: real pipelines on a slice of the housing training set ---------------------------------
