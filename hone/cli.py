@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -45,6 +46,36 @@ def friendly(command: Command) -> Command:
 def _console() -> Console:
     # Wide enough for the tables when the output goes to a file or a pipe.
     return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def every_seconds(every: str | None) -> float | None:
+    """``--every 10m`` in seconds (None: run once)."""
+    if every is None:
+        return None
+    from hone.config import parse_duration
+
+    try:
+        return parse_duration(every)
+    except ValueError:
+        raise HoneError(f"--every {every!r}: not a duration like 90s, 10m, 1h or 7d") from None
+
+
+def repeat(run: Callable[[], None], seconds: float | None, name: str) -> None:
+    """Run once; with ``seconds``, again after each pause until Ctrl-C.
+
+    A first failure is bad input (exit 2); a later one may pass (a log being rotated): say it, go on."""
+    run()
+    if seconds is None:
+        return
+    try:
+        while True:
+            time.sleep(seconds)
+            try:
+                run()
+            except HoneError as error:
+                typer.echo(f"error: {error}", err=True)
+    except KeyboardInterrupt:
+        typer.echo(f"{name} stopped", err=True)
 
 
 @app.callback()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hone.cli import _console, _project, app, friendly
+from hone.cli import _console, _project, app, every_seconds, friendly, repeat
 from hone.errors import HoneError
 
 if TYPE_CHECKING:
@@ -96,31 +95,11 @@ def learn(
     """Update an online champion (partial_fit) from new feedback; save snapshots as registry versions."""
     from hone.monitor.learn import learn as run_learn
 
-    seconds = _interval(every) if every is not None else None
+    seconds = every_seconds(every)
     path = config or Path("hone.yaml")
     project, store = _project(path)
     console = _console()
-    learn_report(console, run_learn(project, store, promote=promote), path)  # a first failure: exit 2
-    if seconds is None:
-        return
-    try:
-        while True:
-            time.sleep(seconds)
-            try:
-                learn_report(console, run_learn(project, store, promote=promote), path)
-            except HoneError as error:
-                typer.echo(f"error: {error}", err=True)
-    except KeyboardInterrupt:
-        typer.echo("learn stopped", err=True)
-
-
-def _interval(every: str) -> float:
-    from hone.config import parse_duration
-
-    try:
-        return parse_duration(every)
-    except ValueError:
-        raise HoneError(f"--every {every!r}: not a duration like 90s, 10m, 1h or 7d") from None
+    repeat(lambda: learn_report(console, run_learn(project, store, promote=promote), path), seconds, "learn")
 
 
 # -- rendering -------------------------------------------------------------------------------------------

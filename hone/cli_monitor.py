@@ -6,15 +6,13 @@ exits 0 when they fire; 2 only when it cannot run (no store, no champion, no log
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hone.cli import _project, app, friendly
-from hone.errors import HoneError
+from hone.cli import _project, app, every_seconds, friendly, repeat
 
 if TYPE_CHECKING:
     from hone.monitor.history import Alert
@@ -36,20 +34,9 @@ def monitor(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the alerts raised.")] = False,
 ) -> None:
     """Check the new complete windows of the served model's prediction log; raise and store alerts."""
-    seconds = _interval(every) if every is not None else None
+    seconds = every_seconds(every)
     project, store = _project(config)
-    _run_once(project, store, report, quiet)  # a first failure is bad input: exit 2
-    if seconds is None:
-        return
-    try:
-        while True:
-            time.sleep(seconds)
-            try:
-                _run_once(project, store, report, quiet)
-            except HoneError as error:  # a later failure may pass (a log being rotated): say it, go on
-                typer.echo(f"error: {error}", err=True)
-    except KeyboardInterrupt:
-        typer.echo("monitor stopped", err=True)
+    repeat(lambda: _run_once(project, store, report, quiet), seconds, "monitor")
 
 
 @app.command()
@@ -68,15 +55,6 @@ def alerts(
         return
     for alert in found:
         typer.echo(f"{_time(alert.at)}  {alert_line(alert)}")
-
-
-def _interval(every: str) -> float:
-    from hone.config import parse_duration
-
-    try:
-        return parse_duration(every)
-    except ValueError:
-        raise HoneError(f"--every {every!r}: not a duration like 90s, 10m, 1h or 7d") from None
 
 
 def _run_once(project: Any, store: Any, report: Path | None, quiet: bool) -> None:
