@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.ensemble import RandomForestRegressor
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 from typer.testing import CliRunner
@@ -32,11 +33,13 @@ from hone.data import PrepareSpec, build_preparation
 from hone.data.profile import ReferenceProfile
 from hone.data.schema import FeatureSchema
 from hone.errors import StoreError
+from hone.monitor import runner
+from hone.monitor.checks import check_window, cut_windows
 from hone.monitor.history import StoredWindow, save_windows, stored_alerts
 from hone.monitor.performance import window_estimate
 from hone.monitor.runner import run_monitor, stored_windows
 from hone.store.db import Store
-from hone.store.logbook import PredictionLog
+from hone.store.logbook import PredictionIds, PredictionLog, compact, read_feedback, read_predictions
 from hone.store.registry import Registry
 
 TARGET = "median_house_value"
@@ -101,7 +104,15 @@ class Project:
     registry: Registry
     clock: datetime = START  # when the next logged request arrives
 
-    def log(self, frame: pd.DataFrame, pipeline: Pipeline, version: int, schema: FeatureSchema) -> list[str]:
+    def log(
+        self,
+        frame: pd.DataFrame,
+        pipeline: Pipeline,
+        version: int,
+        schema: FeatureSchema,
+        *,
+        labelled: bool = True,
+    ) -> list[str]:
         """Serve ``frame`` in requests of BATCH rows through the real log writer, with feedback labels."""
         log = PredictionLog(self.config.log_dir, self.config.model_name)
         records = frame.drop(columns=TARGET).to_dict("records")
@@ -112,8 +123,9 @@ class Project:
             ids = [uuid.uuid4().hex for _ in rows]
             served += ids
             log.log_predictions(ids, version, rows, predictions, self.clock, schema=schema)
-            labels = frame[TARGET].iloc[first : first + BATCH].tolist()
-            log.log_feedback(ids, labels, self.clock + timedelta(seconds=30))
+            if labelled:
+                labels = frame[TARGET].iloc[first : first + BATCH].tolist()
+                log.log_feedback(ids, labels, self.clock + timedelta(seconds=30))
             self.clock += timedelta(minutes=1)
         log.close()
         return served
@@ -377,6 +389,206 @@ def test_a_window_spanning_a_promotion_is_checked_against_the_version_that_serve
     [window] = run.windows
     assert window.versions == [1, 2] and run.versions == [1]
     assert all(alert.version == 1 for alert in run.alerts)
+
+
+# -- reading big windows in chunks --------------------------------------------------------------------------
+
+
+def interleaved_log(project: Project, fitted: Fitted) -> dict[str, list[str]]:
+    """A log as several service processes and a compaction leave it, with late and repeated feedback.
+
+    Two writers serve requests at the same moments, so rows tie on the timestamp within a merged file
+    and across files; the first parts are merged by a compaction while a reader still sees one of the
+    parts it replaced; a request gets no feedback; some labels are corrected later, twice at once.
+    """
+    schema, stream = fitted.schema, fitted.stream
+    served = {"first": project.log(stream.iloc[:300], fitted.good, 1, schema)}
+    project.clock = START
+    served["second"] = project.log(stream.iloc[300:600], fitted.good, 1, schema)
+    day = project.config.log_dir / "housing" / "predictions" / f"date={START.date().isoformat()}"
+    kept = sorted(day.glob("part-*.parquet"))[0]
+    replaced = kept.read_bytes()
+    assert compact(day, parts=2)
+    kept.write_bytes(replaced)  # a merged file's old part, not yet removed: it must not count twice
+    later = project.clock
+    served["third"] = project.log(stream.iloc[600:900], fitted.good, 1, schema)
+    project.clock = later
+    served["fourth"] = project.log(stream.iloc[900:1200], fitted.good, 1, schema)
+    served["unlabelled"] = project.log(stream.iloc[1200:1350], fitted.good, 1, schema, labelled=False)
+    corrected = served["first"][:100] + served["fourth"][:100]
+    labels = stream[TARGET].iloc[[*range(100), *range(900, 1000)]]
+    project.feedback(corrected, (labels * 2).tolist())
+    project.feedback(corrected[50:], (labels.iloc[50:] * 3).tolist())  # same moment, logged last: wins
+    return served
+
+
+def frame_reports(project: Project, version: int = 1) -> list[dict[str, Any]]:
+    """Each window checked the simple way: the whole log as one sorted frame, ``check_window`` per window."""
+    config = project.config
+    log = read_predictions(config.log_dir, "housing").to_pandas()
+    log = log.sort_values(["ts", "prediction_id"], kind="stable").reset_index(drop=True)
+    feedback = read_feedback(config.log_dir, "housing").to_pandas()
+    latest = feedback.sort_values("ts", kind="stable").drop_duplicates("prediction_id", keep="last")
+    labels = latest.set_index("prediction_id")["label"]
+    model = project.registry.get("housing", version)
+    reports = []
+    for start, end, rows in cut_windows(log, config.monitor.window, now=LATER):
+        known = rows["prediction_id"].map(labels)
+        report = check_window(
+            rows,
+            pd.to_numeric(known, errors="coerce") if model.task == "regression" else known,
+            schema=model.schema,
+            profile=ReferenceProfile.from_dict(model.profile),
+            settings=config.monitor,
+            task=model.task,
+            test_metrics=model.metrics.get("test"),
+            start=start,
+            end=end,
+        )
+        reports.append(report.to_dict())
+    return reports
+
+
+@pytest.mark.parametrize("chunk_rows", [runner.CHUNK_ROWS, 128], ids=["window-in-one-chunk", "small-chunks"])
+def test_windows_read_in_chunks_are_checked_as_the_whole_windows_frame_would_be(
+    tmp_path, fitted, monkeypatch, chunk_rows
+):
+    monkeypatch.setattr(runner, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(runner, "FEEDBACK_GROUP", 200)  # several feedback groups, corrections across them
+    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
+    served = interleaved_log(project, fitted)
+    run = run_monitor(project.config, project.store, now=LATER)
+    assert [w.n_rows for w in run.windows] == [500, 500] and run.pending_rows == 350
+    assert [w.n_labelled for w in run.windows] == [500, 500]  # the unlabelled request comes last
+    # The rest of the log, after the cursor of the first run.
+    more = project.log(fitted.stream.iloc[1350:1500], fitted.good, 1, fitted.schema)
+    assert [w.n_rows for w in run_monitor(project.config, project.store, now=LATER).windows] == [500]
+    logged = sum(len(ids) for ids in served.values()) + len(more)
+    assert logged == 1500  # every row once: the part the merged file replaced is not read again
+
+    stored = [w.to_dict() for w in stored_windows(project.store, "housing")]
+    expected = frame_reports(project)
+    assert [w["n_labelled"] for w in expected] == [500, 500, 350]
+    if chunk_rows >= 500:
+        assert stored == expected
+        return
+
+    # Small chunks: every number is the same, but for the most frequent value's share, which is counted
+    # from the chunk where the value first leads (a lower bound; the verdicts agree).
+    def comparable(report: dict[str, Any]) -> dict[str, Any]:
+        checks = [
+            {**c, "value": None, "message": None} if c["name"] == "stuck" else c for c in report["checks"]
+        ]
+        return {**report, "checks": checks}
+
+    assert [comparable(w) for w in stored] == [comparable(w) for w in expected]
+
+
+def test_a_classifiers_text_labels_are_joined_and_checked_as_the_whole_windows_frame_would_be(
+    tmp_path, fitted, housing_split, monkeypatch
+):
+    monkeypatch.setattr(runner, "FEEDBACK_GROUP", 200)  # corrections fall in other groups than the labels
+    train = housing_split.train.iloc[:2000]
+    X = train.drop(columns=TARGET)
+    band = np.where(train[TARGET] > train[TARGET].median(), "high", "low")
+    classifier = Pipeline(
+        [("prepare", build_preparation(SPEC, train, TARGET)), ("model", LogisticRegression(max_iter=500))]
+    )
+    out_of_fold = cross_val_predict(classifier, X, band, cv=3)
+    classifier.fit(X, band)
+    profile = ReferenceProfile.build(X, fitted.schema, y=band, predictions=out_of_fold, task="classification")
+    accuracy = float(np.mean(out_of_fold == band))
+    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}], promote=False)
+    version = project.registry.register(
+        "housing",
+        classifier,
+        task="classification",
+        schema=fitted.schema,
+        profile=profile.to_dict(),
+        params={},
+        metrics={"test": {"metrics": {"accuracy": accuracy}, "bootstrap": {"accuracy": [0.8, 0.9]}}},
+        data={"sha256": "00" * 32, "n_rows": 2000},
+        source={"project": "housing", "model": "logistic", "study": "s", "candidate": 0},
+    ).version
+    project.registry.promote("housing", version, reason="a classifier")
+
+    stream = fitted.stream.iloc[:1100]
+    truth = np.where(stream[TARGET] > train[TARGET].median(), "high", "low")
+    records = stream.drop(columns=TARGET).to_dict("records")
+    log = PredictionLog(project.config.log_dir, "housing")
+    for first in range(0, len(records), BATCH):
+        rows = fitted.schema.check_records(records[first : first + BATCH])
+        ids = [uuid.uuid4().hex for _ in rows]
+        predicted = classifier.predict(fitted.schema.frame_from_rows(rows))
+        log.log_predictions(
+            ids, version, rows, predicted, project.clock, schema=fitted.schema, task="classification"
+        )
+        if first % (2 * BATCH) == 0:  # every other request gets its labels, some of them corrected later
+            labels = truth[first : first + BATCH].tolist()
+            log.log_feedback(ids, labels, project.clock + timedelta(seconds=30), task="classification")
+            flipped = ["low" if label == "high" else "high" for label in labels[:20]]
+            log.log_feedback(ids[:20], flipped, project.clock + timedelta(minutes=5), task="classification")
+        project.clock += timedelta(minutes=1)
+    log.close()
+
+    run = run_monitor(project.config, project.store, now=LATER)
+    assert run.versions == [version, version]
+    assert [w.performance.metric for w in run.windows] == ["accuracy", "accuracy"]
+    assert 0 < run.windows[0].n_labelled < 500
+    stored = [w.to_dict() for w in stored_windows(project.store, "housing")]
+    assert stored == frame_reports(project, version)[:2]
+
+
+def read_in_chunks(project: Project, columns: list[str], chunk_rows: int) -> tuple[pd.DataFrame, int]:
+    """The backlog through the chunk reader, and the most rows it held at once between chunks."""
+    backlog = runner._Backlog.read(project.config.log_dir, "housing", None)
+    reader = runner._ChunkReader(backlog, columns)
+    chunks, most_held = [], 0
+    for first in range(0, backlog.n_rows, chunk_rows):
+        chunks.append(reader.rows(first, min(backlog.n_rows, first + chunk_rows)).to_pandas())
+        held = sum(batch.rows.num_rows for batches in reader._held.values() for batch in batches)
+        most_held = max(most_held, held)
+    reader.close()
+    return pd.concat(chunks, ignore_index=True), most_held
+
+
+def sorted_log(project: Project) -> pd.DataFrame:
+    log = read_predictions(project.config.log_dir, "housing").to_pandas()
+    return log.sort_values(["ts", "prediction_id"], kind="stable").reset_index(drop=True)
+
+
+def test_the_chunk_reader_gives_the_rows_in_log_order_across_overlapping_files(tmp_path, fitted, monkeypatch):
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 50)
+    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
+    interleaved_log(project, fitted)
+    columns = [*fitted.schema.names, "prediction"]
+    read, most_held = read_in_chunks(project, columns, 50)
+    log = sorted_log(project)
+    assert len(read) == len(log) == 1350
+    shown = [*columns, "ts", "model_version"]
+    pd.testing.assert_frame_equal(read[shown], log[shown], check_dtype=False)
+    # The merged file holds one writer's 300 rows, then the other's, while the log's order alternates
+    # between them: reading it front to back keeps rows until their turn comes, but no more.
+    assert most_held <= 300 + 4 * 50, most_held
+
+
+def test_reading_a_log_in_time_order_holds_at_most_two_batches(tmp_path, fitted, monkeypatch):
+    monkeypatch.setattr(runner, "CHUNK_ROWS", 50)
+    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
+    ids = PredictionIds()  # the service's ids: in serving order within a process
+    records = fitted.stream.drop(columns=TARGET).to_dict("records")
+    for first in range(0, 1200, 120):  # a part per request, as a quiet service writes them
+        rows = fitted.schema.check_records(records[first : first + 120])
+        log = PredictionLog(project.config.log_dir, "housing")
+        predictions = fitted.good.predict(fitted.schema.frame_from_rows(rows))
+        log.log_predictions(ids.take(len(rows)), 1, rows, predictions, project.clock, schema=fitted.schema)
+        log.close()
+        project.clock += timedelta(minutes=1)
+    read, most_held = read_in_chunks(project, [*fitted.schema.names, "prediction"], 50)
+    log = sorted_log(project)
+    assert len(read) == 1200
+    pd.testing.assert_frame_equal(read[["prediction", "ts"]], log[["prediction", "ts"]], check_dtype=False)
+    assert 0 < most_held <= 2 * 50, most_held  # a chunk straddles at most two batches
 
 
 def test_two_runs_storing_the_same_windows_collide_instead_of_storing_them_twice(tmp_path, fitted):
