@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -79,6 +80,7 @@ def serve(
         )
     )
     _end_quietly_on_signals()
+    _freeze_startup_objects()
     server.run(sockets=[listener])
     written = application.state.service.log
     rows = written.rows_written if written is not None else 0
@@ -165,6 +167,18 @@ def _log_to_stderr() -> None:
         if not logger.handlers:
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+
+
+def _freeze_startup_objects() -> None:
+    """Hide what start-up made (the libraries, the loaded model) from the cyclic garbage collector.
+
+    About 200,000 objects that live as long as the process: a full collection walks them all (90-130 ms
+    here), every 10-20 s at 1,500 requests/s, stalling the event loop, and wrk's latency (corrected for
+    coordinated omission) counts one such stall as a hundred slow requests: p99 10-27 ms instead of 1.5 in
+    half the 10 s runs. Frozen, they are never walked; collections see only what came later.
+    """
+    gc.collect()  # garbage made while loading is freed, not frozen for good
+    gc.freeze()
 
 
 def _end_quietly_on_signals() -> None:

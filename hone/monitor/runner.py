@@ -42,7 +42,7 @@ from hone.monitor.performance import LOWER_IS_BETTER, reference_estimate
 from hone.monitor.quality import WindowCounts
 from hone.report import format as fmt
 from hone.store.db import Store
-from hone.store.logbook import _parts as log_files
+from hone.store.logbook import log_files
 from hone.store.registry import CHAMPION, AliasMove, ModelVersion, Registry
 
 __all__ = ["Alert", "MonitorRun", "run_monitor", "stored_alerts", "stored_windows"]

@@ -18,6 +18,7 @@ from hone.store.logbook import (
     PredictionLog,
     compact,
     label_text,
+    main,
     read_feedback,
     read_predictions,
 )
@@ -242,3 +243,38 @@ def test_an_interrupted_compaction_never_shows_a_row_twice(tmp_path: Path) -> No
     ]
     assert not compact(day, parts=4)  # nothing left to merge; the leftover part is removed on the way
     assert not first.exists()
+
+
+def test_a_child_process_merges_parts_while_the_log_keeps_running(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log", "housing", flush_rows=1, compact_parts=4)
+    for number in range(4):
+        log.log_predictions(
+            [f"r{number}"], 1, [[1.0, 2.0, "INLAND"]], np.array([1.0]), DAY_ONE, schema=SCHEMA
+        )
+        log.flush()
+    day = tmp_path / "log" / "housing" / "predictions" / "date=2026-03-01"
+    deadline = time.monotonic() + 30
+    while list(day.glob("part-*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the child starts a Python of its own: under a second on a quiet machine
+
+    assert len(list(day.glob("merged-*.parquet"))) == 1 and not list(day.glob("part-*.parquet"))
+    log.log_predictions(["r4"], 1, [[1.0, 2.0, "INLAND"]], np.array([1.0]), DAY_ONE, schema=SCHEMA)
+    log.close()
+    ids = read_predictions(tmp_path / "log", "housing")["prediction_id"].to_pylist()
+    assert sorted(ids) == ["r0", "r1", "r2", "r3", "r4"]
+
+
+def test_the_compaction_command_merges_a_folder_and_fails_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = PredictionLog(tmp_path / "log", "housing", flush_rows=1, compact_parts=1000)
+    for number in range(3):
+        log.log_predictions([f"r{number}"], 1, [[1.0, 2.0, "INLAND"]], np.array([1.0]), schema=SCHEMA)
+        log.flush()
+    log.close()
+    day = next((tmp_path / "log" / "housing" / "predictions").iterdir())
+
+    assert main(["compact", str(day), "--parts", "3"]) == 0
+    assert [path.name[:7] for path in day.glob("*.parquet")] == ["merged-"]
+    assert main(["compact", str(tmp_path / "nowhere")]) == 1
+    assert "could not compact" in caplog.text and "nowhere" in caplog.text
