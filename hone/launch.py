@@ -67,11 +67,12 @@ def register_candidate(
     # The profile keeps the distribution of honest predictions (out-of-fold), not of refit ones that
     # have seen their own rows: those are what live predictions should look like.
     predictions = oof_predictions(chosen, training)
-    profile = ReferenceProfile.build(training.X, schema, y=training.y, predictions=predictions)
+    task = "classification" if is_classifier(pipeline) else "regression"
+    profile = ReferenceProfile.build(training.X, schema, y=training.y, predictions=predictions, task=task)
     version = registry.register(
         config.model_name,
         pipeline,
-        task="classification" if is_classifier(pipeline) else "regression",
+        task=task,
         schema=schema,
         profile=profile.to_dict(),
         params=_plain(chosen.params),
