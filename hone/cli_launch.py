@@ -20,7 +20,7 @@ StoreOption = Annotated[
 ]
 
 
-def open_registry(config: Path | None, store: str | None) -> tuple[Registry, str | None]:
+def registry_from_options(config: Path | None, store: str | None) -> tuple[Registry, str | None]:
     """The registry of a project file's store (and the project's model name), or of a store URL."""
     from hone.store.db import open_store, store_home
     from hone.store.registry import Registry
@@ -82,7 +82,7 @@ def models(
     """Every registered version with its scores and aliases, and the last alias moves."""
     from hone.render_launch import versions_table
 
-    registry, _ = open_registry(config, store)
+    registry, _ = registry_from_options(config, store)
     names = [name] if name is not None else registry.names()
     if not names:
         typer.echo("no registered model yet: run `hone register` after `hone tune`")
@@ -105,7 +105,7 @@ def promote(
     """Move an alias (champion by default) to a version, after loading it and a smoke prediction."""
     from hone.render_launch import alias_move
 
-    registry, _ = open_registry(config, store)
+    registry, _ = registry_from_options(config, store)
     target = registry.get(name, version)
     if alias == "champion":
         move = registry.promote(name, target.version, reason=reason)
@@ -125,7 +125,7 @@ def rollback(
     """Move champion back to the previous champion (verified first; nothing moves if it is broken)."""
     from hone.render_launch import alias_move
 
-    registry, default = open_registry(config, store)
+    registry, default = registry_from_options(config, store)
     alias_move(_console(), registry.rollback(model_name(name, default, registry), reason=reason))
 
 
@@ -164,7 +164,7 @@ def predict(
         raise HoneError("give either --input FILE or --query SQL (with --url)")
     if query is not None and url is None:
         raise HoneError("--query needs --url, the SQLAlchemy URL of the database to run it on")
-    registry, default = open_registry(config, store)
+    registry, default = registry_from_options(config, store)
     name, ref = _parse_model(model)
     version = registry.get(model_name(name, default, registry), ref)
     pipeline = registry.load(version)
