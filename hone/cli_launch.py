@@ -170,8 +170,11 @@ def predict(
     pipeline = registry.load(version)
     _predict_in_parallel(pipeline)
     # The compiled preparation (numpy on the fitted statistics) is several times faster than the
-    # ColumnTransformer on DataFrames; it checks itself against the pipeline and falls back if it differs.
-    predictor = compile_predictor(pipeline, version.schema, examples=version.profile.get("examples", ()))
+    # ColumnTransformer on DataFrames, and a forest's compiled tree walk ~3x faster than its predict;
+    # both check themselves against the pipeline and fall back if they differ.
+    predictor = compile_predictor(
+        pipeline, version.schema, examples=version.profile.get("examples", ()), large_batches=True
+    )
     source: Any = SqlSource(url, query) if query is not None else Path(input)  # type: ignore[arg-type]
     report = predict_table(
         predictor.predict_frame, version.schema, source, output, chunk_rows=chunk_rows, strict=strict,

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from joblib import effective_n_jobs
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -44,6 +45,10 @@ from hone.errors import DataError
 # the pipeline adds pandas and ColumnTransformer overhead). Only a forest told to use several jobs is
 # worth handing big batches to: its own predict spreads the trees over threads.
 PARALLEL_FOREST_FROM = 1024
+# With ``large_batches``, a forest's trees are walked by compiled code (``treewalk``) from this many rows:
+# ~3x faster than the forest's own predict on 1M rows, and bit-identical to a one-job forest. Below it,
+# the per-tree path is already microseconds and needs neither numba nor threads.
+WALK_FROM = 2048
 # Compiled and plain predictions must agree this closely at compile time, else the pipeline is used.
 RELATIVE_TOLERANCE = 1e-9
 
@@ -426,7 +431,7 @@ _FOREST_CLASSIFIERS = (RandomForestClassifier, ExtraTreesClassifier)
 class _Forest:
     """A forest's predict without its validation and joblib dispatch: trees' leaves, summed in tree order."""
 
-    def __init__(self, forest: Any) -> None:
+    def __init__(self, forest: Any, *, walk: bool = False) -> None:
         if forest.n_outputs_ != 1:
             raise _Unsupported(f"a {type(forest).__name__} with {forest.n_outputs_} outputs")
         self.classifier = type(forest) in _FOREST_CLASSIFIERS
@@ -440,21 +445,38 @@ class _Forest:
         self.trees = [
             (tree.tree_, np.ascontiguousarray(tree.tree_.value[:, 0, :width])) for tree in forest.estimators_
         ]
+        self.walk = _tree_walk(forest, width) if walk else None
 
-    def predict(self, X: np.ndarray) -> np.ndarray:  # noqa: N803 - scikit-learn's naming
-        if self.parallel is not None and X.shape[0] >= PARALLEL_FOREST_FROM:
+    def predict(self, X: np.ndarray, *, walk: bool | None = None) -> np.ndarray:  # noqa: N803
+        """``walk``: use the compiled tree walk (None: when there is one and the batch is big enough)."""
+        if walk is None:
+            walk = self.walk is not None and X.shape[0] >= WALK_FROM
+        if self.parallel is not None and X.shape[0] >= PARALLEL_FOREST_FROM and not walk:
             return np.asarray(self.parallel.predict(X))
         X32 = X.astype(np.float32)  # noqa: N806 - what the forest's validation does
         if not np.isfinite(X32).all():
             raise _Defer  # NaN support (or the error) differs by tree kind: the forest decides
-        # Same accumulation as sklearn: zeros, += each tree's output in order, then /= the number of trees.
-        total = np.zeros((X.shape[0], self.trees[0][1].shape[1]), dtype=np.float64)
-        for tree, values in self.trees:
-            total += values[tree.apply(X32)]
-        total /= len(self.trees)
+        if walk and self.walk is not None:
+            total = self.walk.predict(X32)
+        else:
+            # Same accumulation as sklearn: zeros, += each tree's output in order, then /= the trees.
+            total = np.zeros((X.shape[0], self.trees[0][1].shape[1]), dtype=np.float64)
+            for tree, values in self.trees:
+                total += values[tree.apply(X32)]
+            total /= len(self.trees)
         if self.classes is None:
             return total[:, 0]
         return self.classes.take(np.argmax(total, axis=1), axis=0)
+
+
+def _tree_walk(forest: Any, width: int) -> Any:
+    """The forest's compiled tree walk on as many threads as it may use; None without numba."""
+    try:
+        from hone.serve.treewalk import TreeWalk
+    except ImportError:  # numba missing or broken on this platform: the forest's own predict still works
+        return None
+    threads = effective_n_jobs(forest.n_jobs)
+    return TreeWalk([tree.tree_ for tree in forest.estimators_], width, threads=threads)
 
 
 class _Estimator:
@@ -469,9 +491,9 @@ class _Estimator:
         return np.asarray(self.estimator.predict(X))
 
 
-def _model(estimator: Any) -> _Forest | _Estimator:
+def _model(estimator: Any, *, walk: bool) -> _Forest | _Estimator:
     if type(estimator) in (*_FOREST_REGRESSORS, *_FOREST_CLASSIFIERS):
-        return _Forest(estimator)
+        return _Forest(estimator, walk=walk)
     if not hasattr(estimator, "predict"):
         raise _Unsupported(f"the last step, a {type(estimator).__name__}, cannot predict")
     return _Estimator(estimator)
@@ -483,12 +505,12 @@ def _model(estimator: Any) -> _Forest | _Estimator:
 class CompiledPredictor:
     """The fast path; inputs it cannot take exactly as the pipeline would go to the pipeline."""
 
-    def __init__(self, pipeline: Pipeline, schema: FeatureSchema) -> None:
+    def __init__(self, pipeline: Pipeline, schema: FeatureSchema, *, large_batches: bool = False) -> None:
         if type(pipeline) is not Pipeline or len(pipeline.steps) != 2:
             raise _Unsupported("not a two-step Pipeline (preparation, model)")
         self.plain = PipelinePredictor(pipeline, schema)
         self.preparation = _Preparation(pipeline.steps[0][1], schema)
-        self.model = _model(pipeline.steps[1][1])
+        self.model = _model(pipeline.steps[1][1], walk=large_batches)
         self.compiled = True
         self.reason: str | None = None
 
@@ -518,16 +540,22 @@ class CompiledPredictor:
 
 
 def compile_predictor(
-    pipeline: Pipeline, schema: FeatureSchema, *, examples: Sequence[Mapping[str, Any]] = ()
+    pipeline: Pipeline,
+    schema: FeatureSchema,
+    *,
+    examples: Sequence[Mapping[str, Any]] = (),
+    large_batches: bool = False,
 ) -> Predictor:
     """The fast predictor for ``pipeline``, or the plain one with ``reason`` saying why not.
 
     The compiled path is checked against the pipeline on rows synthesised from the schema (mid-range
     numbers, missing values where allowed, every category) and on ``examples`` (records the model must
     accept, such as the reference profile's); any disagreement means the plain pipeline is used.
+    ``large_batches`` (batch prediction) also compiles a forest's tree walk (numba; ~1 s the first time on
+    a machine, then cached), checked the same way.
     """
     try:
-        compiled = CompiledPredictor(pipeline, schema)
+        compiled = CompiledPredictor(pipeline, schema, large_batches=large_batches)
     except _Unsupported as unsupported:
         return PipelinePredictor(pipeline, schema, reason=f"not compiled: {unsupported}")
     except Exception as error:  # a fitted object not shaped as its type promises: serve it as it is
@@ -600,6 +628,8 @@ def _disagreement(
             "a single row": np.concatenate([compiled.predict_rows([row]) for row in rows[:3]]),
             "a frame": compiled.predict_frame(schema.frame_from_rows(rows)),
         }
+        if isinstance(compiled.model, _Forest) and compiled.model.walk is not None:
+            checks["the tree walk"] = compiled.model.predict(matrix, walk=True)
     except Exception as error:  # the model refuses the prepared matrix
         return f"the compiled path fails on the check rows ({type(error).__name__}: {error})"
     for what, predicted in checks.items():
