@@ -112,24 +112,45 @@ def test_thresholds_round_down_to_the_largest_float32_not_above_them() -> None:
     assert rounded[0] == np.float32(0.5)  # exact ones stay
 
 
-def housing_pipeline(housing_split, model) -> tuple[Pipeline, FeatureSchema, pd.DataFrame]:
+def housing_pipeline(
+    housing_split, model, *, classes: bool = False
+) -> tuple[Pipeline, FeatureSchema, pd.DataFrame]:
     train = housing_split.train
     X = train.drop(columns=TARGET)
+    y = train[TARGET].iloc[:N_FIT]
+    if classes:
+        y = np.where(y > y.median(), "high", "low")
     pipeline = Pipeline([("prepare", build_preparation(SPEC, train, TARGET)), ("model", model)])
-    pipeline.fit(X.iloc[:N_FIT], train[TARGET].iloc[:N_FIT])
+    pipeline.fit(X.iloc[:N_FIT], y)
     schema = FeatureSchema.from_frame(X, target=TARGET, imputed=["total_bedrooms"])
     return pipeline, schema, X.iloc[N_FIT : N_FIT + 2 * WALK_FROM + 5]
 
 
-def test_compiled_predictor_walks_big_batches_as_the_pipeline(housing_split) -> None:
-    model = RandomForestRegressor(n_estimators=10, max_features=6, random_state=0)
-    pipeline, schema, rows = housing_pipeline(housing_split, model)
+@pytest.mark.parametrize(
+    ("model", "classes"),
+    [
+        (RandomForestRegressor(n_estimators=10, max_features=6, random_state=0), False),
+        (RandomForestRegressor(n_estimators=10, random_state=0, n_jobs=2), False),
+        (ExtraTreesClassifier(n_estimators=10, random_state=0), True),
+    ],
+    ids=["regressor", "regressor on two jobs", "classifier"],
+)
+def test_compiled_predictor_walks_big_batches_as_the_pipeline(housing_split, model, classes) -> None:
+    pipeline, schema, rows = housing_pipeline(housing_split, model, classes=classes)
     predictor = compile_predictor(pipeline, schema, large_batches=True)
     frame = schema.check_frame(rows).frame
 
     assert predictor.compiled, predictor.reason
     assert predictor.model.walk is not None
-    np.testing.assert_array_equal(predictor.predict_frame(frame), pipeline.predict(frame))
+    assert predictor.model.walk.threads == (2 if model.n_jobs == 2 else 1)
+    got, expected = predictor.predict_frame(frame), pipeline.predict(frame)
+    if classes:
+        np.testing.assert_array_equal(got, expected)
+        assert set(got) == {"high", "low"}
+    elif model.n_jobs is None:  # one job: the same additions in the same order
+        np.testing.assert_array_equal(got, expected)
+    else:  # two jobs: sklearn adds the trees in the order its threads finish
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
     # Missing inputs are imputed by the preparation, so the walk takes those rows too.
     assert frame["total_bedrooms"].isna().any()
 
