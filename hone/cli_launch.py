@@ -158,7 +158,7 @@ def predict(
     """Predict a file (or a SQL query's rows) in chunks with a registered model; bad rows are reported."""
     from hone.batch import SqlSource, predict_table
     from hone.render_launch import batch_report
-    from hone.serve.fastpath import compile_predictor
+    from hone.serve.fastpath import compile_predictor, describe
 
     if (input is None) == (query is None):
         raise HoneError("give either --input FILE or --query SQL (with --url)")
@@ -180,7 +180,7 @@ def predict(
         predictor.predict_frame, version.schema, source, output, chunk_rows=chunk_rows, strict=strict,
         keep=keep or (), task=version.task,  # type: ignore[arg-type]
     )
-    batch_report(_console(), version, report)
+    batch_report(_console(), version, report, describe(predictor))
 
 
 def _parse_model(model: str | None) -> tuple[str | None, str | None]:

@@ -132,12 +132,14 @@ def alias_move(console: Console, move: AliasMove, indent: str = "") -> None:
     )
 
 
-def batch_report(console: Console, version: ModelVersion, report: BatchReport) -> None:
+def batch_report(console: Console, version: ModelVersion, report: BatchReport, engine: str) -> None:
+    """``engine``: which path predicted (``fastpath.describe``)."""
     console.print(
         f"{version.name} v{version.version}: {report.n_predicted:,} of {report.n_rows:,} rows predicted in"
         f" {report.seconds:,.1f} s ({report.rows_per_second:,.0f} rows/s) → {report.output}",
         highlight=False,
     )
+    console.print(f"[dim]predicted by: {engine}[/dim]", highlight=False)
     if report.n_invalid:
         console.print(
             f"{report.n_invalid:,} row(s) not predicted (their `problem` column says why); first ones:",

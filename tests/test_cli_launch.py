@@ -141,6 +141,26 @@ def test_batch_predict_reports_bad_rows_and_predicts_the_rest(registered: Path, 
     assert not strict.exists()
 
 
+def test_batch_predict_of_big_chunks_equals_the_pipeline(registered: Path, tmp_path: Path, housing):
+    # 5,000 rows in one chunk: the forest's compiled tree walk predicts them (it starts at 2,048 rows).
+    slice_rows = housing.drop(columns="median_house_value").iloc[:1500]  # categories the model knows
+    rows = slice_rows.sample(n=5000, replace=True, random_state=0).reset_index(drop=True)
+    source = tmp_path / "big.parquet"
+    rows.to_parquet(source, index=False)
+    output = tmp_path / "out.parquet"
+
+    result = run_hone(
+        "predict", "-c", str(registered), "-i", str(source), "-o", str(output), cwd=registered.parent
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "5,000 of 5,000 rows predicted" in result.stdout
+    assert "the forest's trees walked by compiled code" in result.stdout
+    registry = registry_of(registered)
+    expected = registry.load(registry.get("slice")).predict(rows)
+    np.testing.assert_allclose(pq.read_table(output)["prediction"].to_numpy(), expected, rtol=1e-9, atol=0)
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

@@ -6,7 +6,8 @@ transformers (the same numpy operations in the same order, so results are bit-id
 synthesised rows, and falls back to the plain pipeline for anything it does not recognise. Any input the
 compiled path cannot take as the pipeline would (an infinite value, an unknown category, a division by
 zero) is handed to the pipeline, so errors are the pipeline's own. Predictors hold no per-call state:
-threads may share one.
+threads may share one. For batch prediction (``large_batches``) a forest's trees are also walked by
+compiled code (``treewalk``), under the same self-check.
 """
 
 from __future__ import annotations
@@ -565,6 +566,20 @@ def compile_predictor(
     if problem is not None:
         return PipelinePredictor(pipeline, schema, reason=f"not compiled: {problem}")
     return compiled
+
+
+def describe(predictor: Predictor) -> str:
+    """Which path predicts, in a few words for the user."""
+    if not isinstance(predictor, CompiledPredictor):
+        return f"the pipeline's own predict ({predictor.reason or 'as asked'})"
+    model = predictor.model
+    if isinstance(model, _Forest) and model.walk is not None:
+        threads = model.walk.threads
+        return (
+            f"compiled preparation; the forest's trees walked by compiled code on {threads} thread"
+            f"{'s' if threads > 1 else ''} (from {WALK_FROM:,} rows)"
+        )
+    return "compiled preparation; the model's own predict"
 
 
 # -- the self-check ------------------------------------------------------------------------------------------
