@@ -474,7 +474,7 @@ def _tree_walk(forest: Any, width: int) -> Any:
     """The forest's compiled tree walk on as many threads as it may use; None without numba."""
     try:
         from hone.serve.treewalk import TreeWalk
-    except ImportError:  # numba missing or broken on this platform: the forest's own predict still works
+    except Exception:  # numba missing, broken, or with nowhere to cache: the forest's own predict works
         return None
     threads = effective_n_jobs(forest.n_jobs)
     return TreeWalk([tree.tree_ for tree in forest.estimators_], width, threads=threads)
