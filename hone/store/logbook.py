@@ -164,6 +164,7 @@ class PredictionLog:
         self.feedback_written = 0
         self.rows_dropped = 0
         self.write_errors = 0
+        self._overflowed = 0  # rows dropped on a full queue since the writer last said so
         self._pending = 0
         self._lock = threading.Lock()  # guards the counters and the buffer
         self._buffer: list[_Predictions | _Feedback | _Marker] = []
@@ -220,6 +221,8 @@ class PredictionLog:
         with self._lock:
             if self._closed or self._pending + entry.n > self.max_pending_rows:
                 self.rows_dropped += entry.n
+                if not self._closed:
+                    self._overflowed += entry.n  # the writer reports it: no logging on the request path
                 return
             self._pending += entry.n
             self._buffer.append(entry)
@@ -261,6 +264,13 @@ class PredictionLog:
             self._wake.clear()
             with self._lock:
                 taken, self._buffer, self._buffered_rows = self._buffer, [], 0
+                overflowed, self._overflowed = self._overflowed, 0
+            if overflowed:
+                logger.warning(
+                    "prediction log: %d row(s) dropped: the writer fell max_pending_rows (%d) behind",
+                    overflowed,
+                    self.max_pending_rows,
+                )
             if self._write_all(taken):
                 return
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -181,14 +182,17 @@ def test_close_drains_everything_and_is_idempotent(tmp_path: Path) -> None:
     assert log.rows_dropped == 1  # after close nothing is written, and that is counted
 
 
-def test_a_full_queue_drops_and_counts_instead_of_growing(tmp_path: Path) -> None:
+def test_a_full_queue_drops_counts_and_says_so_instead_of_growing(tmp_path: Path, caplog) -> None:
     log = PredictionLog(
         tmp_path / "log", "housing", flush_rows=10_000, flush_seconds=60.0, max_pending_rows=3
     )
-    for number in range(5):
-        log.log_predictions([f"r{number}"], 1, [[1.0, 2.0, "INLAND"]], np.array([1.0]), schema=SCHEMA)
-    log.close()
+    with caplog.at_level(logging.WARNING, logger="hone.log"):
+        for number in range(5):
+            log.log_predictions([f"r{number}"], 1, [[1.0, 2.0, "INLAND"]], np.array([1.0]), schema=SCHEMA)
+        log.close()
     assert (log.rows_written, log.rows_dropped) == (3, 2)
+    dropped = [record.getMessage() for record in caplog.records if "dropped" in record.getMessage()]
+    assert dropped == ["prediction log: 2 row(s) dropped: the writer fell max_pending_rows (3) behind"]
 
 
 def test_reading_a_log_that_does_not_exist_gives_an_empty_table(tmp_path: Path) -> None:
