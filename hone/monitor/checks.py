@@ -36,6 +36,7 @@ from hone.monitor.quality import (
     WindowCounts,
     duplicate_share,
     reference_top_share,
+    repeat_share,
 )
 
 __all__ = [
@@ -209,13 +210,19 @@ def report_window(
     test_metrics: Mapping[str, Any] | None,
     start: datetime | None = None,
     end: datetime | None = None,
+    previous_rows: np.ndarray | None = None,
 ) -> WindowReport:
-    """The verdicts on a window counted with ``WindowCounts`` (possibly fed in chunks)."""
+    """The verdicts on a window counted with ``WindowCounts`` (possibly fed in chunks).
+
+    ``previous_rows``: the window before's ``row_sketch``, to catch a feed repeating its rows.
+    """
     settings = counts.settings
     checks: list[Check] = []
     performance = _performance(counts, test_metrics, checks)
     checks.append(_schema_check(counts))
     checks.append(_duplicate_check(counts))
+    if previous_rows is not None:
+        checks.extend(_repeat_check(counts, previous_rows))
     ranked = {"label": ranks(counts.labelled_sample.rows), "prediction": ranks(counts.sample.rows)}
     for name, column in counts.columns.items():
         reference = counts.profile.features.get(name)
@@ -312,13 +319,26 @@ def _schema_check(counts: WindowCounts) -> Check:
 
 
 def _duplicate_check(counts: WindowCounts) -> Check:
-    share = duplicate_share(counts.hashes)
+    share = duplicate_share(counts.ordered_hashes())
     limit = counts.profile.duplicate_share + counts.settings.quality.duplicate_rows
     message = (
         f"{share:.1%} of rows repeat an earlier row of the window"
         f" (training {counts.profile.duplicate_share:.1%}, allowed {limit:.1%})"
     )
     return Check("quality", "duplicate_rows", None, share, limit, share > limit, message)
+
+
+def _repeat_check(counts: WindowCounts, previous_rows: np.ndarray) -> list[Check]:
+    # A stale feed re-sending yesterday's rows is new within its window, so it is compared with the last.
+    share = repeat_share(counts.ordered_hashes(), previous_rows)
+    if share is None:
+        return []
+    limit = counts.profile.duplicate_share + counts.settings.quality.duplicate_rows
+    message = (
+        f"{share:.1%} of rows repeat rows of the previous window"
+        f" (training duplicates {counts.profile.duplicate_share:.1%}, allowed {limit:.1%})"
+    )
+    return [Check("quality", "repeated_rows", None, share, limit, share > limit, message)]
 
 
 def _quality_checks(

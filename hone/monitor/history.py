@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from hone.errors import StoreError
@@ -67,7 +68,17 @@ alerts_table = sa.Table(
     sa.Index("ix_hone_alerts_model_key_at", "model", "key", "at"),
 )
 
-_TABLES = [windows_table, alerts_table]
+# The last checked window's row sketch (``quality.row_sketch``), one row per model: the next run finds
+# a feed repeating those rows. ``seq`` says which window it is from.
+sketches_table = sa.Table(
+    "hone_monitor_row_sketches",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hashes", sa.LargeBinary, nullable=False),  # little-endian uint64, sorted
+)
+
+_TABLES = [windows_table, alerts_table, sketches_table]
 
 
 @dataclass(frozen=True)
@@ -152,8 +163,32 @@ def last_cursor(store: Store, model: str) -> Cursor | None:
     return Cursor(row.seq, utc(row.cursor_ts), frozenset(json.loads(row.cursor_ids)))
 
 
-def save_windows(store: Store, model: str, windows: Sequence[StoredWindow], after: Cursor | None) -> None:
-    """Store the windows that follow ``after``, all or none; StoreError if another run stored them first."""
+def last_row_sketch(store: Store, model: str, cursor: Cursor | None) -> np.ndarray | None:
+    """The row sketch of the window that ended at ``cursor``; None if there is none (or it is of another)."""
+    if cursor is None:
+        return None
+    create_tables(store)
+    columns = sketches_table.c
+    query = sa.select(columns.seq, columns.hashes).where(columns.model == model)
+    with store.engine.connect() as connection:
+        row = connection.execute(query).first()
+    if row is None or row.seq != cursor.seq:
+        return None
+    return np.frombuffer(row.hashes, dtype="<u8").astype(np.uint64)
+
+
+def save_windows(
+    store: Store,
+    model: str,
+    windows: Sequence[StoredWindow],
+    after: Cursor | None,
+    *,
+    row_sketch: np.ndarray | None = None,
+) -> None:
+    """Store the windows that follow ``after``, all or none; StoreError if another run stored them first.
+
+    ``row_sketch``: the last window's, kept (in the same transaction) for the next run to compare with.
+    """
     if not windows:
         return
     first_seq = (after.seq if after is not None else 0) + 1
@@ -178,6 +213,11 @@ def save_windows(store: Store, model: str, windows: Sequence[StoredWindow], afte
     try:
         with store.engine.begin() as connection:
             connection.execute(windows_table.insert(), rows)
+            connection.execute(sa.delete(sketches_table).where(sketches_table.c.model == model))
+            if row_sketch is not None:
+                sketch = {"model": model, "seq": first_seq + len(windows) - 1}
+                hashes = np.ascontiguousarray(row_sketch, dtype="<u8").tobytes()
+                connection.execute(sketches_table.insert(), {**sketch, "hashes": hashes})
     except sa.exc.IntegrityError:
         raise StoreError(
             f"another `hone monitor` run stored windows of model {model!r} at the same time; "

@@ -61,6 +61,7 @@ QUALITY_TITLES = {
     "unseen_category": "Categories never seen in training (share)",
     "stuck": "Stuck values (share of the most frequent value)",
     "duplicate_rows": "Rows repeating an earlier row (share)",
+    "repeated_rows": "Rows repeating the previous window's rows (share)",
     "noise": "Drop of rank correlation with the prediction",
 }
 

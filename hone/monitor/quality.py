@@ -36,6 +36,8 @@ MAX_CANDIDATES = 16  # most-frequent-value candidates tracked per column across 
 MAX_UNSEEN = 500  # distinct unseen categories counted per chunk
 _MISSING_CODE = np.uint64(0x5EED_0000_0000_0001)  # a missing category in the row hash
 _NAN_BITS = np.float64(np.nan).view(np.uint64)  # every NaN hashes the same
+# Distinct row hashes kept from a window to find its rows again in the next one (512 KB stored per model).
+SKETCH_ROWS = 65_536
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -264,15 +266,50 @@ class Reservoir:
         self.keys, self.rows = keys, rows
 
 
-def duplicate_share(hashes: Sequence[np.ndarray]) -> float:
-    """Share of rows whose hash repeats an earlier row's (sorting 64-bit keys, not comparing rows)."""
+def sort_hashes(hashes: Sequence[np.ndarray]) -> np.ndarray:
+    """A window's row hashes in one sorted array (sorted in place: a million rows need only their 8 MB)."""
     if not hashes:
-        return 0.0
+        return np.empty(0, dtype=np.uint64)
     ordered = np.concatenate(hashes)
-    ordered.sort()  # in place: a window of a million rows needs only its 8 MB of hashes
+    ordered.sort()
+    return ordered
+
+
+def duplicate_share(ordered: np.ndarray) -> float:
+    """Share of rows whose hash repeats an earlier row's, from the window's sorted hashes."""
     if len(ordered) == 0:
         return 0.0
     return float(np.count_nonzero(ordered[1:] == ordered[:-1]) / len(ordered))
+
+
+def row_sketch(ordered: np.ndarray, size: int = SKETCH_ROWS) -> np.ndarray:
+    """The ``size`` smallest distinct hashes of a window (sorted).
+
+    Every distinct hash up to the largest kept is in it, so the next window can tell exactly which of its
+    rows with hashes in that range were rows of this one, without keeping a million hashes.
+    """
+    if len(ordered) == 0:
+        return ordered.copy()
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first][:size].copy()
+
+
+def repeat_share(ordered: np.ndarray, previous: np.ndarray, size: int = SKETCH_ROWS) -> float | None:
+    """Share of a window's rows that were rows of the window before, from that window's ``row_sketch``.
+
+    Only rows with hashes in the sketch's range count (hashes are uniform, so they are a fair sample of
+    the window). None when there is nothing to compare with.
+    """
+    if len(previous) == 0 or len(ordered) == 0:
+        return None
+    # A full sketch covers hashes up to its largest; a short one holds every hash of its window.
+    covered = ordered if len(previous) < size else ordered[: np.searchsorted(ordered, previous[-1], "right")]
+    if len(covered) == 0:
+        return None
+    at = np.minimum(np.searchsorted(previous, covered), len(previous) - 1)
+    return float(np.count_nonzero(previous[at] == covered) / len(covered))
 
 
 # -- the window -------------------------------------------------------------------------------------------
@@ -303,6 +340,7 @@ class WindowCounts:
         self.invalid_rows = 0
         self.invalid_by_feature: dict[str, int] = {}
         self.hashes: list[np.ndarray] = []
+        self._hashes_sorted = False
         self.start: datetime | None = None
         self.end: datetime | None = None
         self.versions: set[int] = set()
@@ -318,6 +356,13 @@ class WindowCounts:
     @property
     def n_labelled(self) -> int:
         return sum(len(y) for y in self.labelled_truth)
+
+    def ordered_hashes(self) -> np.ndarray:
+        """The window's row hashes, sorted (once: the chunks' arrays are replaced by the sorted one)."""
+        if len(self.hashes) != 1 or not self._hashes_sorted:
+            self.hashes = [sort_hashes(self.hashes)]
+            self._hashes_sorted = True
+        return self.hashes[0]
 
     def add(self, rows: Table, labels: Any = None) -> WindowCounts:
         """Count a chunk of log rows; ``labels`` aligned with them (NaN / None where not known yet)."""
@@ -353,6 +398,7 @@ class WindowCounts:
         self.rows += n
         self.invalid_rows += int(invalid.sum())
         self.hashes.append(row_hash)
+        self._hashes_sorted = False
         prediction = self._add_prediction(column("prediction"), n)
         truth = self._add_labels(labels, prediction, n)
         self._add_sample(numeric, prediction, truth, n)

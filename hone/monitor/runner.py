@@ -33,13 +33,14 @@ from hone.monitor.history import (
     Cursor,
     StoredWindow,
     last_cursor,
+    last_row_sketch,
     save_windows,
     stored_alerts,
     stored_windows,
     stored_windows_with_versions,
 )
 from hone.monitor.performance import LOWER_IS_BETTER, reference_estimate
-from hone.monitor.quality import WindowCounts
+from hone.monitor.quality import WindowCounts, row_sketch
 from hone.report import format as fmt
 from hone.store.db import Store
 from hone.store.logbook import log_files
@@ -77,8 +78,9 @@ def run_monitor(config: ProjectConfig, store: Store, *, now: datetime | None = N
     _require_champion(registry, name)
     cursor = last_cursor(store, name)
     versions = _Versions(registry, name)
-    checked, pending = _check_backlog(config, name, cursor, versions, now)
-    save_windows(store, name, checked, cursor)
+    previous = last_row_sketch(store, name, cursor)
+    checked, pending, sketch = _check_backlog(config, name, cursor, versions, now, previous)
+    save_windows(store, name, checked, cursor, row_sketch=sketch)
 
     alerts = [
         raise_alert(store, config.monitor.alerts, _alert(name, window.version, window.report, check, now))
@@ -106,12 +108,18 @@ class _Window:
 
 
 def _check_backlog(
-    config: ProjectConfig, name: str, cursor: Cursor | None, versions: _Versions, now: datetime
-) -> tuple[list[StoredWindow], int]:
-    """The complete windows after the cursor, checked; and how many rows wait for the next run."""
+    config: ProjectConfig,
+    name: str,
+    cursor: Cursor | None,
+    versions: _Versions,
+    now: datetime,
+    previous: np.ndarray | None,
+) -> tuple[list[StoredWindow], int, np.ndarray | None]:
+    """The complete windows after the cursor, checked; how many rows wait for the next run; the last
+    window's row sketch (``previous``: the one before the first window's, if stored)."""
     for attempt in range(READ_ATTEMPTS):
         try:
-            return _check_windows(config, name, cursor, versions, now)
+            return _check_windows(config, name, cursor, versions, now, previous)
         except FileNotFoundError:  # a compaction merged files away between listing and reading them
             if attempt == READ_ATTEMPTS - 1:
                 raise
@@ -119,8 +127,13 @@ def _check_backlog(
 
 
 def _check_windows(
-    config: ProjectConfig, name: str, cursor: Cursor | None, versions: _Versions, now: datetime
-) -> tuple[list[StoredWindow], int]:
+    config: ProjectConfig,
+    name: str,
+    cursor: Cursor | None,
+    versions: _Versions,
+    now: datetime,
+    previous: np.ndarray | None,
+) -> tuple[list[StoredWindow], int, np.ndarray | None]:
     """One try: the backlog's keys first, then each complete window's rows in chunks."""
     backlog = _Backlog.read(config.log_dir, name, cursor)
     windows = _complete_windows(backlog, config, now)
@@ -144,12 +157,19 @@ def _check_windows(
                 stop = min(window.stop, first + CHUNK_ROWS)
                 counts.add(reader.rows(first, stop), backlog.labels(first, stop, version.task))
             test_metrics = version.metrics.get("test")
-            report = report_window(counts, test_metrics=test_metrics, start=window.start, end=window.end)
+            report = report_window(
+                counts,
+                test_metrics=test_metrics,
+                start=window.start,
+                end=window.end,
+                previous_rows=previous,
+            )
+            previous = row_sketch(counts.ordered_hashes())
             checked.append(StoredWindow(report, version.version, after.ts, sorted(after.ids)))
     finally:
         reader.close()
     consumed = sum(window.stop - window.first for window in windows)
-    return checked, backlog.n_rows - consumed
+    return checked, backlog.n_rows - consumed, previous
 
 
 def _complete_windows(backlog: _Backlog, config: ProjectConfig, now: datetime) -> list[_Window]:

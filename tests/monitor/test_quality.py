@@ -11,7 +11,15 @@ from hone.config import MonitorSettings
 from hone.data.profile import NumericProfile, ReferenceProfile
 from hone.data.schema import FeatureSchema
 from hone.monitor.checks import check_window
-from hone.monitor.quality import NumericColumn, Reservoir, WindowCounts, duplicate_share
+from hone.monitor.quality import (
+    NumericColumn,
+    Reservoir,
+    WindowCounts,
+    duplicate_share,
+    repeat_share,
+    row_sketch,
+    sort_hashes,
+)
 
 TARGET = "median_house_value"
 
@@ -165,7 +173,30 @@ def test_duplicate_rows_are_exact_repeats_of_all_features():
     counts.add(pa.Table.from_pandas(frame.iloc[:5], preserve_index=False))
     counts.add(frame.iloc[5:])  # across chunks and input kinds
     # Repeats: row 1 (of 0), row 3 (NaN equals NaN), row 5 (-0.0 equals 0.0); rows 6 and 7 differ in c.
-    assert duplicate_share(counts.hashes) == pytest.approx(3 / 8)
+    assert duplicate_share(counts.ordered_hashes()) == pytest.approx(3 / 8)
+
+
+def test_repeats_of_the_previous_window_are_counted_exactly_from_a_short_sketch():
+    rng = np.random.default_rng(0)
+    before = rng.integers(0, 2**63, 1000, dtype=np.uint64)
+    now = np.concatenate([before[:300], before[:50], rng.integers(0, 2**63, 650, dtype=np.uint64)])
+    sketch = row_sketch(sort_hashes([before, before[:10]]))  # repeats inside the window count once
+
+    assert len(sketch) == 1000 and (np.diff(sketch.astype(np.float64)) > 0).all()
+    assert repeat_share(sort_hashes([now]), sketch) == pytest.approx(350 / 1000)
+    assert repeat_share(sort_hashes([now]), sketch[:0]) is None  # nothing to compare with
+
+
+def test_repeats_are_estimated_from_a_full_sketch_of_a_big_window():
+    rng = np.random.default_rng(1)
+    before = rng.integers(0, 2**64 - 1, 200_000, dtype=np.uint64)
+    now = np.concatenate([before[:60_000], rng.integers(0, 2**64 - 1, 140_000, dtype=np.uint64)])
+    sketch = row_sketch(sort_hashes([before]), size=4096)
+
+    assert len(sketch) == 4096
+    # Only the rows hashed below the sketch's largest value are compared: ~4,096 of 200,000.
+    assert repeat_share(sort_hashes([now]), sketch, size=4096) == pytest.approx(0.3, abs=0.03)
+    assert repeat_share(sort_hashes([now[60_000:]]), sketch, size=4096) == 0.0
 
 
 def test_the_correlation_sample_does_not_depend_on_chunking():

@@ -34,9 +34,10 @@ from hone.data.profile import ReferenceProfile
 from hone.data.schema import FeatureSchema
 from hone.errors import StoreError
 from hone.monitor import runner
-from hone.monitor.checks import check_window, cut_windows
+from hone.monitor.checks import cut_windows, report_window
 from hone.monitor.history import StoredWindow, save_windows, stored_alerts
 from hone.monitor.performance import window_estimate
+from hone.monitor.quality import WindowCounts, row_sketch
 from hone.monitor.runner import run_monitor, stored_windows
 from hone.store.db import Store
 from hone.store.logbook import PredictionIds, PredictionLog, compact, read_feedback, read_predictions
@@ -259,6 +260,28 @@ def test_clean_traffic_is_checked_once_per_complete_window_and_a_rerun_stores_no
     assert stored_windows(project.store, "housing", limit=1)[0].to_dict() == more.windows[0].to_dict()
 
 
+def test_a_feed_resending_the_last_windows_rows_alerts_in_the_next_run(tmp_path, fitted):
+    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
+    project.log(fitted.stream.iloc[:500], fitted.good, 1, fitted.schema)
+    first = run_monitor(project.config, project.store, now=LATER)
+    # Nothing to compare the first window with.
+    assert "quality:repeated_rows:*" not in {c.key for c in first.windows[0].checks}
+
+    project.log(fitted.stream.iloc[500:1000], fitted.good, 1, fitted.schema)
+    clean = run_monitor(project.config, project.store, now=LATER)
+    repeated = {c.key: c for c in clean.windows[0].checks}["quality:repeated_rows:*"]
+    assert repeated.value == 0.0 and not repeated.failed and clean.alerts == []
+
+    # Yesterday's rows again, each once: nothing repeats within the window, all of it repeats the last one.
+    project.log(fitted.stream.iloc[500:1000], fitted.good, 1, fitted.schema)
+    stale = run_monitor(project.config, project.store, now=LATER)
+    checks = {c.key: c for c in stale.windows[0].checks}
+    assert not checks["quality:duplicate_rows:*"].failed
+    assert checks["quality:repeated_rows:*"].failed and checks["quality:repeated_rows:*"].value == 1.0
+    assert [a.key for a in stale.alerts] == ["quality:repeated_rows:*"]
+    assert "100.0% of rows repeat rows of the previous window" in stale.alerts[0].message
+
+
 def test_the_last_feedback_label_of_a_prediction_wins(tmp_path, fitted):
     project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
     rows = fitted.stream.iloc[:500]
@@ -432,19 +455,22 @@ def frame_reports(project: Project, version: int = 1) -> list[dict[str, Any]]:
     labels = latest.set_index("prediction_id")["label"]
     model = project.registry.get("housing", version)
     reports = []
+    previous = None  # the window before's row sketch
     for start, end, rows in cut_windows(log, config.monitor.window, now=LATER):
         known = rows["prediction_id"].map(labels)
-        report = check_window(
-            rows,
-            pd.to_numeric(known, errors="coerce") if model.task == "regression" else known,
+        counts = WindowCounts(
             schema=model.schema,
             profile=ReferenceProfile.from_dict(model.profile),
             settings=config.monitor,
             task=model.task,
-            test_metrics=model.metrics.get("test"),
-            start=start,
-            end=end,
         )
+        counts.add(
+            rows, np.asarray(pd.to_numeric(known, errors="coerce") if model.task == "regression" else known)
+        )
+        report = report_window(
+            counts, test_metrics=model.metrics.get("test"), start=start, end=end, previous_rows=previous
+        )
+        previous = row_sketch(counts.ordered_hashes())
         reports.append(report.to_dict())
     return reports
 
