@@ -11,6 +11,7 @@ import hashlib
 import io
 import pickle
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,17 +102,31 @@ class ArtifactStore:
         except OSError:
             pass  # best effort: a leftover temporary file is never mistaken for an artifact
 
+    def uri_of(self, name: str, uri: str) -> str:
+        """Where the artifact recorded at ``uri`` would be under this root (same file, ``name``'s folder)."""
+        return self._uri(name, uri.rstrip("/").rsplit("/", 1)[-1])
+
     def _uri(self, *parts: str) -> str:
         # Under the root as the user wrote it, so chained URLs ("simplecache::s3://...") keep their chain.
         base = self.root.rstrip("/") if self._is_url else self._root_path.rstrip("/")
         return "/".join([base, *parts])
 
 
-def read_artifact(uri: str, sha256: str, n_bytes: int) -> Any:
-    """Unpickle the artifact at ``uri`` if, and only if, its bytes are the ones recorded."""
-    try:
-        data = _read_bytes(uri, n_bytes)
-    except FileNotFoundError:
+def read_artifact(uri: str, sha256: str, n_bytes: int, *, elsewhere: Sequence[str] = ()) -> Any:
+    """Unpickle the artifact at ``uri`` if, and only if, its bytes are the ones recorded.
+
+    ``elsewhere``: places to look when ``uri`` is gone (the same file under a project folder that was
+    moved); whatever is found there must pass the same size and SHA-256 checks.
+    """
+    data = None
+    for place in dict.fromkeys([uri, *elsewhere]):
+        try:
+            data = _read_bytes(place, n_bytes)
+        except FileNotFoundError:
+            continue
+        uri = place
+        break
+    if data is None:
         raise StoreError(
             f"artifact is missing (expected SHA-256 {sha256}); refusing to load it", where=uri
         ) from None

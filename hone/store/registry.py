@@ -249,8 +249,12 @@ class Registry:
 
     def load(self, version: ModelVersion) -> Any:
         """The fitted pipeline of ``version``; its bytes are checked against the recorded SHA-256 first."""
+        # Recorded URIs are absolute: if the project folder moved, the same file under today's root is it.
+        here = self.artifacts.uri_of(version.name, version.artifact_uri)
         try:
-            return read_artifact(version.artifact_uri, version.artifact_sha256, version.artifact_bytes)
+            return read_artifact(
+                version.artifact_uri, version.artifact_sha256, version.artifact_bytes, elsewhere=[here]
+            )
         except StoreError as error:
             raise StoreError(error.message, where=f"{version.label} ({error.where})") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 import uuid
 from datetime import datetime, timezone
@@ -307,6 +308,32 @@ def test_promotion_to_a_missing_artifact_is_refused(registry, housing_data, line
     with pytest.raises(StoreError, match=r"artifact is missing .*refusing to load it; champion not moved"):
         registry.promote("housing", 1)
     assert registry.alias_version("housing") is None
+
+
+def test_a_moved_project_folder_still_loads_its_artifacts_and_checks_them(tmp_path, housing_data, linear):
+    before = tmp_path / "before"
+    store = Store(sqlite_url(before / "hone.db"))
+    version = _register(Registry(store, before / "artifacts"), housing_data, linear)
+    store.close()
+    after = tmp_path / "after"
+    shutil.move(before, after)  # the recorded URI now points nowhere
+
+    moved_store = Store(sqlite_url(after / "hone.db"))
+    moved = Registry(moved_store, after / "artifacts")
+    loaded = moved.load(moved.get("housing", 1))
+    np.testing.assert_array_equal(
+        loaded.predict(housing_data.X.iloc[:5]), linear.predict(housing_data.X.iloc[:5])
+    )
+
+    # The file found in the new place passes the same checks: a different file there is refused.
+    relocated = after / "artifacts" / "housing" / Path(version.artifact_uri).name
+    relocated.write_bytes(relocated.read_bytes()[:-10])
+    with pytest.raises(StoreError, match="truncated or replaced"):
+        moved.load(moved.get("housing", 1))
+    relocated.unlink()
+    with pytest.raises(StoreError, match="artifact is missing"):
+        moved.load(moved.get("housing", 1))
+    moved_store.close()
 
 
 class RaisingModel(RegressorMixin, BaseEstimator):
