@@ -12,6 +12,7 @@ compiled code (``treewalk``), under the same self-check.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -50,6 +51,8 @@ PARALLEL_FOREST_FROM = 1024
 # ~3x faster than the forest's own predict on 1M rows, and bit-identical to a one-job forest. Below it,
 # the per-tree path is already microseconds and needs neither numba nor threads.
 WALK_FROM = 2048
+# Rows of the first big batch the walk is checked on (against the tree-by-tree sum) before it is used.
+WALK_CHECK_ROWS = 1024
 # Compiled and plain predictions must agree this closely at compile time, else the pipeline is used.
 RELATIVE_TOLERANCE = 1e-9
 
@@ -446,38 +449,64 @@ class _Forest:
         self.trees = [
             (tree.tree_, np.ascontiguousarray(tree.tree_.value[:, 0, :width])) for tree in forest.estimators_
         ]
-        self.walk = _tree_walk(forest, width) if walk else None
+        # The compiled walk is built (numba imported, the kernel loaded) at the first batch that needs it.
+        self.walk_wanted = walk
+        self.walk: Any = None
+        self.walk_note: str | None = None  # why there is no walk, once one was tried
+        self._forest, self._width = forest, width
+        self._walk_lock = threading.Lock()
 
     def predict(self, X: np.ndarray, *, walk: bool | None = None) -> np.ndarray:  # noqa: N803
-        """``walk``: use the compiled tree walk (None: when there is one and the batch is big enough)."""
+        """``walk``: use the compiled tree walk (None: if wanted and the batch is big enough)."""
         if walk is None:
-            walk = self.walk is not None and X.shape[0] >= WALK_FROM
-        if self.parallel is not None and X.shape[0] >= PARALLEL_FOREST_FROM and not walk:
-            return np.asarray(self.parallel.predict(X))
+            walk = self.walk_wanted and X.shape[0] >= WALK_FROM
         X32 = X.astype(np.float32)  # noqa: N806 - what the forest's validation does
-        if not np.isfinite(X32).all():
+        finite = bool(np.isfinite(X32).all())
+        walker = self._walker(X32) if walk and finite else None
+        if walker is None and self.parallel is not None and X.shape[0] >= PARALLEL_FOREST_FROM:
+            return np.asarray(self.parallel.predict(X))
+        if not finite:
             raise _Defer  # NaN support (or the error) differs by tree kind: the forest decides
-        if walk and self.walk is not None:
-            total = self.walk.predict(X32)
-        else:
-            # Same accumulation as sklearn: zeros, += each tree's output in order, then /= the trees.
-            total = np.zeros((X.shape[0], self.trees[0][1].shape[1]), dtype=np.float64)
-            for tree, values in self.trees:
-                total += values[tree.apply(X32)]
-            total /= len(self.trees)
+        total = walker.predict(X32) if walker is not None else self._sum_trees(X32)
         if self.classes is None:
             return total[:, 0]
         return self.classes.take(np.argmax(total, axis=1), axis=0)
 
+    def _sum_trees(self, X32: np.ndarray) -> np.ndarray:  # noqa: N803
+        # Same accumulation as sklearn: zeros, += each tree's output in order, then /= the trees.
+        total = np.zeros((X32.shape[0], self._width), dtype=np.float64)
+        for tree, values in self.trees:
+            total += values[tree.apply(X32)]
+        total /= len(self.trees)
+        return total
 
-def _tree_walk(forest: Any, width: int) -> Any:
-    """The forest's compiled tree walk on as many threads as it may use; None without numba."""
+    def _walker(self, X32: np.ndarray) -> Any:  # noqa: N803
+        """The compiled walk; the first time, built and checked against the tree-by-tree sum on ``X32``."""
+        with self._walk_lock:
+            if self.walk is None and self.walk_note is None:
+                self.walk, self.walk_note = _tree_walk(self._forest, self._width, X32, self._sum_trees)
+            return self.walk
+
+
+def _tree_walk(
+    forest: Any,
+    width: int,
+    X32: np.ndarray,  # noqa: N803 - scikit-learn's naming
+    reference: Callable[[np.ndarray], np.ndarray],
+) -> tuple[Any, str | None]:
+    """The forest's compiled walk on as many threads as it may use, or None and why not."""
     try:
         from hone.serve.treewalk import TreeWalk
-    except Exception:  # numba missing, broken, or with nowhere to cache: the forest's own predict works
-        return None
-    threads = effective_n_jobs(forest.n_jobs)
-    return TreeWalk([tree.tree_ for tree in forest.estimators_], width, threads=threads)
+    except Exception as error:  # numba missing, broken, or with nowhere to cache: the trees still work
+        return None, f"no compiled walk: {type(error).__name__}: {error}"
+    walk = TreeWalk(
+        [tree.tree_ for tree in forest.estimators_], width, threads=effective_n_jobs(forest.n_jobs)
+    )
+    probe = X32[:WALK_CHECK_ROWS]
+    # The same leaves added in the same order: anything but bit-for-bit equality is a bug to stay clear of.
+    if not np.array_equal(walk.predict(probe), reference(probe)):
+        return None, "the compiled walk differed from the trees' own sum on the first rows"
+    return walk, None
 
 
 class _Estimator:
@@ -552,8 +581,9 @@ def compile_predictor(
     The compiled path is checked against the pipeline on rows synthesised from the schema (mid-range
     numbers, missing values where allowed, every category) and on ``examples`` (records the model must
     accept, such as the reference profile's); any disagreement means the plain pipeline is used.
-    ``large_batches`` (batch prediction) also compiles a forest's tree walk (numba; ~1 s the first time on
-    a machine, then cached), checked the same way.
+    ``large_batches`` (batch prediction): a forest's trees are walked by compiled code from ``WALK_FROM``
+    rows (numba; built at the first such batch, ~1 s the first time on a machine, then cached), checked
+    first on that batch's rows against the tree-by-tree sum.
     """
     try:
         compiled = CompiledPredictor(pipeline, schema, large_batches=large_batches)
@@ -573,13 +603,18 @@ def describe(predictor: Predictor) -> str:
     if not isinstance(predictor, CompiledPredictor):
         return f"the pipeline's own predict ({predictor.reason or 'as asked'})"
     model = predictor.model
-    if isinstance(model, _Forest) and model.walk is not None:
+    if not isinstance(model, _Forest):
+        return "compiled preparation; the model's own predict"
+    if model.walk is not None:
         threads = model.walk.threads
         return (
             f"compiled preparation; the forest's trees walked by compiled code on {threads} thread"
             f"{'s' if threads > 1 else ''} (from {WALK_FROM:,} rows)"
         )
-    return "compiled preparation; the model's own predict"
+    if model.walk_note is not None:
+        return f"compiled preparation; the forest's trees one by one ({model.walk_note})"
+    why = f"no batch reached {WALK_FROM:,} rows" if model.walk_wanted else "as asked"
+    return f"compiled preparation; the forest's trees one by one ({why})"
 
 
 # -- the self-check ------------------------------------------------------------------------------------------
@@ -643,8 +678,6 @@ def _disagreement(
             "a single row": np.concatenate([compiled.predict_rows([row]) for row in rows[:3]]),
             "a frame": compiled.predict_frame(schema.frame_from_rows(rows)),
         }
-        if isinstance(compiled.model, _Forest) and compiled.model.walk is not None:
-            checks["the tree walk"] = compiled.model.predict(matrix, walk=True)
     except Exception as error:  # the model refuses the prepared matrix
         return f"the compiled path fails on the check rows ({type(error).__name__}: {error})"
     for what, predicted in checks.items():

@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from hone.data import PrepareSpec, build_preparation
 from hone.data.schema import FeatureSchema
-from hone.serve.fastpath import WALK_FROM, compile_predictor
+from hone.serve.fastpath import WALK_FROM, compile_predictor, describe
 from hone.serve.treewalk import TreeWalk, _round_down_to_float32
 
 TARGET = "median_house_value"
@@ -141,9 +141,9 @@ def test_compiled_predictor_walks_big_batches_as_the_pipeline(housing_split, mod
     frame = schema.check_frame(rows).frame
 
     assert predictor.compiled, predictor.reason
-    assert predictor.model.walk is not None
-    assert predictor.model.walk.threads == (2 if model.n_jobs == 2 else 1)
     got, expected = predictor.predict_frame(frame), pipeline.predict(frame)
+    assert predictor.model.walk is not None, predictor.model.walk_note
+    assert predictor.model.walk.threads == (2 if model.n_jobs == 2 else 1)
     if classes:
         np.testing.assert_array_equal(got, expected)
         assert set(got) == {"high", "low"}
@@ -155,10 +155,20 @@ def test_compiled_predictor_walks_big_batches_as_the_pipeline(housing_split, mod
     assert frame["total_bedrooms"].isna().any()
 
 
-def test_compiled_predictor_walks_only_when_asked(housing_split) -> None:
-    pipeline, schema, _ = housing_pipeline(
+def test_compiled_predictor_walks_only_when_asked_and_only_big_batches(housing_split) -> None:
+    pipeline, schema, rows = housing_pipeline(
         housing_split, RandomForestRegressor(n_estimators=3, random_state=0)
     )
+    frame = schema.check_frame(rows).frame
+    served, batch = (
+        compile_predictor(pipeline, schema),
+        compile_predictor(pipeline, schema, large_batches=True),
+    )
 
-    assert compile_predictor(pipeline, schema).model.walk is None  # the service does not load numba
-    assert compile_predictor(pipeline, schema, large_batches=True).model.walk is not None
+    batch.predict_frame(frame.iloc[: WALK_FROM - 1])
+    assert batch.model.walk is None  # numba is not even imported for small batches
+    assert "no batch reached 2,048 rows" in describe(batch)
+    batch.predict_frame(frame)
+    assert batch.model.walk is not None and "walked by compiled code" in describe(batch)
+    served.predict_frame(frame)
+    assert served.model.walk is None  # the service never builds it
