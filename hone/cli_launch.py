@@ -170,7 +170,7 @@ def predict(
     pipeline = registry.load(version)
     _predict_in_parallel(pipeline)
     # The compiled preparation (numpy on the fitted statistics) is several times faster than the
-    # ColumnTransformer on DataFrames, and a forest's compiled tree walk ~3x faster than its predict;
+    # ColumnTransformer on DataFrames, and a forest's compiled tree walk 2-2.5x faster than its predict;
     # both check themselves against the pipeline and fall back if they differ.
     predictor = compile_predictor(
         pipeline, version.schema, examples=version.profile.get("examples", ()), large_batches=True

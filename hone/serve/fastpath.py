@@ -48,7 +48,7 @@ from hone.errors import DataError
 # worth handing big batches to: its own predict spreads the trees over threads.
 PARALLEL_FOREST_FROM = 1024
 # With ``large_batches``, a forest's trees are walked by compiled code (``treewalk``) from this many rows:
-# ~3x faster than the forest's own predict on 1M rows, and bit-identical to a one-job forest. Below it,
+# 2-2.5x faster than the forest's own predict on 1M rows, and bit-identical to a one-job forest. Below it,
 # the per-tree path is already microseconds and needs neither numba nor threads.
 WALK_FROM = 2048
 # Rows of the first big batch the walk is checked on (against the tree-by-tree sum) before it is used.

@@ -1,4 +1,4 @@
-"""A forest's trees walked by compiled code: scikit-learn's leaves and sums, ~3x faster on big batches.
+"""A forest's trees walked by compiled code: scikit-learn's leaves and sums, 2-2.5x faster on big batches.
 
 scikit-learn walks one row down one tree at a time, and every node is a branch the CPU guesses wrong half
 the time. Here the next node is chosen without a branch (a select on the comparison) and eight rows walk a
