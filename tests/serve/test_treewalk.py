@@ -15,7 +15,8 @@ from sklearn.pipeline import Pipeline
 
 from hone.data import PrepareSpec, build_preparation
 from hone.data.schema import FeatureSchema
-from hone.serve.fastpath import WALK_FROM, compile_predictor, describe
+from hone.serve import treewalk
+from hone.serve.fastpath import WALK_FROM, _Forest, compile_predictor, describe
 from hone.serve.treewalk import TreeWalk, _round_down_to_float32
 
 TARGET = "median_house_value"
@@ -98,6 +99,32 @@ def test_values_at_a_threshold_go_where_sklearn_sends_them() -> None:
     got = walk_of(forest).predict(edges_matrix)[:, 0]
 
     np.testing.assert_array_equal(got, forest.predict(edges_matrix))
+
+
+def test_a_walk_that_disagrees_with_the_trees_is_not_used(monkeypatch) -> None:
+    # Break the walk on purpose (thresholds rounded to nearest): values on a threshold then go left.
+    monkeypatch.setattr(treewalk, "_round_down_to_float32", lambda threshold: threshold.astype(np.float32))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, X[:, 0] + rng.normal(size=400))
+    tree = forest.estimators_[0].tree_
+    rounded_up = [
+        n
+        for n in np.flatnonzero(tree.children_left != -1)
+        if np.float32(tree.threshold[n]) > tree.threshold[n]
+    ]
+    assert rounded_up
+    rows = np.resize(X, (WALK_FROM, 3)).astype(np.float32)
+    # A value on a threshold that float32 rounds up: sklearn sends it right, the broken walk left.
+    for row, node in enumerate(rounded_up):
+        rows[row] = X[0]
+        rows[row, tree.feature[node]] = np.float32(tree.threshold[node])
+    model = _Forest(forest, walk=True)
+
+    got = model.predict(rows.astype(np.float64))
+
+    assert model.walk is None and "differed" in (model.walk_note or "")
+    np.testing.assert_array_equal(got, forest.predict(rows))  # the trees' own sum answered
 
 
 def test_thresholds_round_down_to_the_largest_float32_not_above_them() -> None:
