@@ -16,19 +16,9 @@ import time
 
 import numpy as np
 from joblib import effective_n_jobs
-from sklearn.ensemble import RandomForestRegressor
-from sklearn.pipeline import Pipeline
+from seed import housing_train, seed_model  # bench/seed.py, beside this script
 
-from hone.data import (
-    build_preparation,
-    housing_prepare_spec,
-    housing_split_spec,
-    load_housing,
-    split_train_test,
-)
 from hone.serve.treewalk import TreeWalk
-
-TARGET = "median_house_value"
 
 
 def main() -> None:
@@ -36,13 +26,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    train = split_train_test(load_housing(), housing_split_spec()).train
-    X = train.drop(columns=TARGET)
-    forest = RandomForestRegressor(n_estimators=30, max_features=8, random_state=42, n_jobs=-1)
-    pipeline = Pipeline(
-        [("prepare", build_preparation(housing_prepare_spec(), train, TARGET)), ("model", forest)]
-    )
-    pipeline.fit(X, train[TARGET])
+    pipeline, X = seed_model(housing_train())
+    forest = pipeline[-1]
+    forest.n_jobs = -1
     rows = X.sample(n=args.rows, replace=True, random_state=0)
     prepared = np.asarray(pipeline[0].transform(rows), dtype=np.float64)
     walk = TreeWalk([tree.tree_ for tree in forest.estimators_], 1, threads=effective_n_jobs(-1))
