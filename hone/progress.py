@@ -56,6 +56,12 @@ class BarProgress:
             self.description, total=total, completed=done, best=_best_text(None, None)
         )
 
+    def grow(self, total: int, done: int) -> None:
+        """A strategy's next batch: ``total`` more fits, ``done`` of them already in the store."""
+        if self._bar is not None:
+            task = self._bar.tasks[0]
+            self._bar.update(self._task, total=(task.total or 0) + total, advance=done)
+
     def advance(self, result: FoldResult, best: float | None) -> None:
         if self._bar is not None:
             self._bar.update(self._task, advance=1, best=_best_text(self.scoring, best))
@@ -89,6 +95,10 @@ class LineProgress:
         self.started = self.last = time.monotonic()
         resumed = f" ({done} already in the store)" if done else ""
         print(f"{self.description}: {total} fits to make{resumed}", file=self.stream, flush=True)
+
+    def grow(self, total: int, done: int) -> None:
+        self.total += total
+        self.done += done
 
     def advance(self, result: FoldResult, best: float | None) -> None:
         self.done += 1

@@ -1,7 +1,9 @@
 """The evaluation engine: every strategy's candidates are fitted, scored, stored and reported here.
 
-Given candidates and CV splits, it skips the fits already in the trial log (a resumed run), runs
-the rest on joblib workers, and writes each result to the log the moment it comes back.
+A strategy (grid, random, halving, TPE, a budget) calls ``CandidateEvaluator`` with batches of
+candidates, as scikit-learn's ``_run_search`` calls ``evaluate_candidates``. For each batch the engine
+skips the fits already in the trial log (a resumed run), runs the rest on joblib workers, and writes
+each result to the log the moment it comes back.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sklearn.exceptions import FitFailedWarning
 from hone.errors import SearchError
 from hone.search.fitting import FoldContext, FoldResult, fit_params_for, fold_data
 from hone.search.plan import Group, configure, plan, run_group
+from hone.search.results import build_cv_results
 from hone.search.scoring import Scoring
 from hone.store.trials import TrialLog
 
@@ -35,6 +38,8 @@ class Progress(Protocol):
 
     def finish(self) -> None: ...
 
+    # Optional: ``grow(total, done)`` is told about each later batch of an adaptive strategy.
+
 
 class NoProgress:
     def start(self, total: int, done: int) -> None:
@@ -46,20 +51,15 @@ class NoProgress:
     def finish(self) -> None:
         pass
 
-
-@dataclass
-class Evaluation:
-    """All fold results of a search, and how many were computed now versus read from the store."""
-
-    folds: dict[tuple[int, int], FoldResult]
-    computed: int
-    reused: int
+    def grow(self, total: int, done: int) -> None:
+        pass
 
 
 @dataclass
 class SearchJob:
+    """What every candidate of one search is evaluated on: the data, the folds, the scoring."""
+
     estimator: Any
-    candidates: Sequence[Params]
     X: Any
     y: Any
     splits: Sequence[Split]
@@ -71,78 +71,127 @@ class SearchJob:
     share: bool = True
 
 
-class _Tally:
-    """Counts finished folds per candidate to close candidates and track the best mean so far."""
+@dataclass
+class _Batch:
+    """Candidates handed to the engine in one call, with the folds they are evaluated on."""
 
-    def __init__(self, job: SearchJob, log: TrialLog) -> None:
-        self.n_splits = len(job.splits)
-        self.metric = job.scoring.refit_metric
+    start: int
+    stop: int
+    splits: Sequence[Split]
+
+
+class CandidateEvaluator:
+    """The callback a strategy drives, as ``evaluate_candidates`` in scikit-learn's ``_run_search``.
+
+    Each call plans, shares, fits (or reads from the trial log), stores and scores a batch of
+    candidates and returns ``cv_results_`` of every candidate so far, so a strategy decides what to
+    try next from everything it has seen. A batch may bring its own folds (halving's subsampled rows);
+    candidates are numbered across batches in the order they arrive.
+    """
+
+    def __init__(self, job: SearchJob, log: TrialLog, progress: Progress | None = None) -> None:
+        self.job = job
         self.log = log
-        self.scores: dict[int, list[float]] = {}
+        self.progress = progress or NoProgress()
+        self.candidates: list[Params] = []
+        self.folds: dict[tuple[int, int], FoldResult] = log.load()
+        self.computed = 0
+        self.reused = 0
+        self._batches: list[_Batch] = []
+        self._scores: dict[int, list[float]] = {}
+        self._started = False
         self.best: float | None = None
 
-    def add(self, result: FoldResult) -> None:
-        scores = self.scores.setdefault(result.candidate, [])
-        scores.append(result.test_scores[self.metric])
+    @property
+    def n_splits(self) -> int:
+        return len(self.job.splits)
+
+    def __call__(self, candidates: Sequence[Params], splits: Sequence[Split] | None = None) -> dict[str, Any]:
+        batch_splits = list(splits) if splits is not None else list(self.job.splits)
+        if len(batch_splits) != self.n_splits:
+            raise SearchError(f"a batch must use {self.n_splits} folds, got {len(batch_splits)}")
+        batch = _Batch(len(self.candidates), len(self.candidates) + len(candidates), batch_splits)
+        self.candidates.extend(candidates)
+        self._batches.append(batch)
+        self.log.add_candidates(list(candidates), batch.start)
+        indices = range(batch.start, batch.stop)
+        stored = [key for key in self.folds if key[0] in indices]
+        for key in sorted(stored):
+            self._tally(self.folds[key])
+        self.reused += len(stored)
+        self._announce(len(candidates) * self.n_splits, len(stored))
+        tasks = self._tasks(batch)
+        if tasks:
+            parallel = Parallel(n_jobs=self.job.n_jobs, return_as="generator_unordered")
+            job = self.job
+            runs = (
+                delayed(_run_task)(group, self._context(batch, fold), job.X, job.y, *batch.splits[fold])
+                for group, fold in tasks
+            )
+            for results in parallel(runs):
+                for result in results:
+                    self.log.record(result)
+                    self.folds[result.candidate, result.fold] = result
+                    self.computed += 1
+                    self._tally(result)
+                    self.progress.advance(result, self.best)
+        return self.results()
+
+    def results(self) -> dict[str, Any]:
+        """``cv_results_`` of every candidate evaluated so far."""
+        return build_cv_results(
+            self.candidates, self.folds, self.n_splits, self.job.scoring.names, self.job.return_train_score
+        )
+
+    def close(self) -> None:
+        self.progress.finish()
+
+    def check_failures(self) -> None:
+        """Raise when every fit failed, warn (as scikit-learn does) when some did."""
+        _warn_failures({key: r for key, r in self.folds.items() if key[0] < len(self.candidates)})
+
+    def _announce(self, total: int, done: int) -> None:
+        if not self._started:
+            self._started = True
+            self.progress.start(total, done)
+            return
+        grow = getattr(self.progress, "grow", None)
+        if grow is not None:
+            grow(total, done)
+
+    def _tally(self, result: FoldResult) -> None:
+        scores = self._scores.setdefault(result.candidate, [])
+        scores.append(result.test_scores[self.job.scoring.refit_metric])
         if len(scores) == self.n_splits:
             mean = float(np.mean(scores))
             self.log.complete(result.candidate, mean)
             if math.isfinite(mean) and (self.best is None or mean > self.best):
                 self.best = mean
 
+    def _tasks(self, batch: _Batch) -> list[tuple[Group, int]]:
+        """One task per (group of shareable candidates, fold) still to fit; largest first (no idle core)."""
+        indices = list(range(batch.start, batch.stop))
+        models = configure(self.job.estimator, self.candidates[batch.start : batch.stop])
+        share = self.job.share and not self.job.fit_params  # per-sample fit params: every fit independent
+        tasks = []
+        for fold in range(self.n_splits):
+            missing = [(i, m) for i, m in zip(indices, models, strict=True) if (i, fold) not in self.folds]
+            groups = plan([m for _, m in missing], share=share, indices=[i for i, _ in missing])
+            tasks.extend((group, fold) for group in groups)
+        tasks.sort(key=lambda task: -task[0].cost)
+        return tasks
 
-def evaluate(job: SearchJob, log: TrialLog, progress: Progress | None = None) -> Evaluation:
-    progress = progress or NoProgress()
-    n_splits = len(job.splits)
-    done = log.load()
-    tally = _Tally(job, log)
-    for key in sorted(done):
-        tally.add(done[key])
-    progress.start(len(job.candidates) * n_splits, len(done))
-    reused = len(done)
-    tasks = _tasks(job, done)
-    try:
-        if tasks:
-            parallel = Parallel(n_jobs=job.n_jobs, return_as="generator_unordered")
-            runs = (
-                delayed(_run_task)(group, _context(job, fold), job.X, job.y, *job.splits[fold])
-                for group, fold in tasks
-            )
-            for results in parallel(runs):
-                for result in results:
-                    log.record(result)
-                    done[result.candidate, result.fold] = result
-                    tally.add(result)
-                    progress.advance(result, tally.best)
-    finally:
-        progress.finish()
-    _warn_failures(done)
-    return Evaluation(done, computed=sum(len(group.members) for group, _ in tasks), reused=reused)
-
-
-def _tasks(job: SearchJob, done: dict[tuple[int, int], FoldResult]) -> list[tuple[Group, int]]:
-    """One task per (group of shareable candidates, fold) still to fit; largest first, so no core idles."""
-    models = configure(job.estimator, job.candidates)
-    share = job.share and not job.fit_params  # per-sample fit params: keep every fit independent
-    tasks = []
-    for fold in range(len(job.splits)):
-        missing = [i for i in range(len(models)) if (i, fold) not in done]
-        groups = plan([models[i] for i in missing], share=share, indices=missing)
-        tasks.extend((group, fold) for group in groups)
-    tasks.sort(key=lambda task: -task[0].cost)
-    return tasks
-
-
-def _context(job: SearchJob, fold: int) -> FoldContext:
-    train, test = job.splits[fold]
-    n_samples = len(job.y) if job.y is not None else len(train) + len(test)
-    return FoldContext(
-        job.scoring.scorers,
-        fold,
-        job.return_train_score,
-        job.error_score,
-        fit_params_for(job.fit_params, train, n_samples),
-    )
+    def _context(self, batch: _Batch, fold: int) -> FoldContext:
+        train, test = batch.splits[fold]
+        job = self.job
+        n_samples = len(job.y) if job.y is not None else len(train) + len(test)
+        return FoldContext(
+            job.scoring.scorers,
+            fold,
+            job.return_train_score,
+            job.error_score,
+            fit_params_for(job.fit_params, train, n_samples),
+        )
 
 
 def _run_task(group: Group, context: FoldContext, X: Any, y: Any, train: Any, test: Any) -> list[FoldResult]:

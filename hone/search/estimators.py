@@ -15,9 +15,8 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.metaestimators import available_if
 
 from hone.errors import SearchError
-from hone.search.engine import Evaluation, Progress, SearchJob, evaluate
+from hone.search.engine import CandidateEvaluator, Progress, SearchJob
 from hone.search.paths.forest import refit_threads
-from hone.search.results import build_cv_results
 from hone.search.scoring import SINGLE, Scoring, resolve_scoring
 from hone.search.space import EdgeHit, find_edges, grid_candidates, sampled_candidates
 from hone.store.db import open_store
@@ -75,7 +74,12 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         self.progress = progress
         self.share = share
 
-    def _candidates(self) -> list[Params]:
+    def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
+        """Propose candidates by calling ``evaluate_candidates`` (as in scikit-learn's ``_run_search``)."""
+        raise NotImplementedError
+
+    def _space_fingerprint(self) -> Any:
+        """What determines the candidates this strategy will propose (part of the study's identity)."""
         raise NotImplementedError
 
     def _strategy(self) -> str:
@@ -84,24 +88,27 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> BaseSearch:
         # Everything that can be wrong with the input is checked before the store is touched.
         scoring = resolve_scoring(self.estimator, self.scoring, self.refit)
-        candidates = self._candidates()
+        space = self._space_fingerprint()
         splits = self._splits(X, y, groups)
         job = SearchJob(
-            self.estimator,
-            candidates,
-            X,
-            y,
-            splits,
-            scoring,
-            self.return_train_score,
-            self.error_score,
-            fit_params or None,
-            self.n_jobs,
-            self.share,
+            estimator=self.estimator,
+            X=X,
+            y=y,
+            splits=splits,
+            scoring=scoring,
+            return_train_score=self.return_train_score,
+            error_score=self.error_score,
+            fit_params=fit_params or None,
+            n_jobs=self.n_jobs,
+            share=self.share,
         )
-        log = self._trial_log(job)
-        evaluation = evaluate(job, log, self._progress())
-        self._finish(job, evaluation)
+        evaluator = CandidateEvaluator(job, self._trial_log(job, space), self._progress())
+        try:
+            self._run_search(evaluator)
+        finally:
+            evaluator.close()
+        evaluator.check_failures()
+        self._finish(job, evaluator)
         if self.refit is not False:
             self._refit(X, y, fit_params)
         return self
@@ -115,12 +122,12 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         self.n_splits_ = len(splits)
         return splits
 
-    def _fingerprint(self, job: SearchJob) -> str:
+    def _fingerprint(self, job: SearchJob, space: Any) -> str:
         scoring = {name: _describe(scorer) for name, scorer in job.scoring.scorers.items()}
         return joblib.hash(
             (
                 clone(self.estimator),
-                job.candidates,
+                space,
                 job.X,
                 job.y,
                 [np.concatenate(s) for s in job.splits],
@@ -132,12 +139,12 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
             )
         )
 
-    def _trial_log(self, job: SearchJob) -> TrialLog:
+    def _trial_log(self, job: SearchJob, space: Any) -> TrialLog:
         store = open_store(self.store)
         if store is None:
             self.study_name_ = None
             return MemoryTrialLog()
-        fingerprint = self._fingerprint(job)
+        fingerprint = self._fingerprint(job, space)
         self.study_name_ = self.study or f"{type(self.estimator).__name__}-{fingerprint[:12]}"
         attrs = {
             "strategy": self._strategy(),
@@ -150,9 +157,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
             else repr(self.scoring),
             "return_train_score": bool(self.return_train_score),
         }
-        return OptunaTrialLog(
-            store.optuna, self.study_name_, job.candidates, fingerprint, attrs, run_id=uuid.uuid4().hex
-        )
+        return OptunaTrialLog(store.optuna, self.study_name_, [], fingerprint, attrs, run_id=uuid.uuid4().hex)
 
     def _progress(self) -> Progress | None:
         if self.progress is not None or not self.verbose:
@@ -161,11 +166,10 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
 
         return auto_progress(scoring=self.scoring if isinstance(self.scoring, str) else None)
 
-    def _finish(self, job: SearchJob, evaluation: Evaluation) -> None:
+    def _finish(self, job: SearchJob, evaluation: CandidateEvaluator) -> None:
         scoring: Scoring = job.scoring
-        results = build_cv_results(
-            job.candidates, evaluation.folds, len(job.splits), scoring.names, self.return_train_score
-        )
+        results = self._cv_results(evaluation)
+        candidates = evaluation.candidates
         self.cv_results_ = results
         self.multimetric_ = scoring.multimetric
         self.refit_metric_ = scoring.refit_metric
@@ -174,7 +178,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         self.n_fits_reused_ = evaluation.reused
         if callable(self.refit):
             index = self.refit(results)
-            if not isinstance(index, Integral) or not 0 <= index < len(job.candidates):
+            if not isinstance(index, Integral) or not 0 <= index < len(candidates):
                 raise SearchError(f"the refit callable returned {index!r}, not a candidate index")
             self.best_index_ = int(index)
         elif self.refit is not False or not scoring.multimetric:
@@ -182,7 +186,11 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
             self.best_score_ = float(results[f"mean_test_{scoring.refit_metric}"][self.best_index_])
         if hasattr(self, "best_index_"):
             self.best_params_ = results["params"][self.best_index_]
-            self.edges_: list[EdgeHit] = find_edges(job.candidates, self.best_params_)
+            self.edges_: list[EdgeHit] = find_edges(candidates, self.best_params_)
+
+    def _cv_results(self, evaluation: CandidateEvaluator) -> dict[str, Any]:
+        """The final ``cv_results_`` (a strategy may add its own keys, as halving adds ``iter``)."""
+        return evaluation.results()
 
     def _refit(self, X: Any, y: Any, fit_params: dict[str, Any]) -> None:
         model = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
@@ -274,6 +282,13 @@ class GridSearch(BaseSearch):
     def _candidates(self) -> list[Params]:
         return grid_candidates(self.param_grid)
 
+    def _space_fingerprint(self) -> Any:
+        self._proposed = self._candidates()  # a bad space is refused before the store is touched
+        return self._proposed
+
+    def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
+        evaluate_candidates(self._proposed)
+
     def _strategy(self) -> str:
         return "grid"
 
@@ -320,6 +335,13 @@ class RandomSearch(BaseSearch):
 
     def _candidates(self) -> list[Params]:
         return sampled_candidates(self.param_distributions, self.n_iter, self.random_state)
+
+    def _space_fingerprint(self) -> Any:
+        self._proposed = self._candidates()  # a bad space is refused before the store is touched
+        return self._proposed
+
+    def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
+        evaluate_candidates(self._proposed)
 
     def _strategy(self) -> str:
         return "random"

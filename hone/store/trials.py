@@ -40,6 +40,10 @@ def decode_params(text: str) -> Params:
     return {k: (v["repr"] if isinstance(v, dict) else v) for k, v in json.loads(text).items()}
 
 
+def _among(value: Any, choices: Sequence[Any]) -> bool:
+    return any(type(c) is type(value) and c == value for c in choices)
+
+
 class TrialLog(Protocol):
     """What the engine needs from a store of fold results."""
 
@@ -48,6 +52,9 @@ class TrialLog(Protocol):
     def record(self, result: FoldResult) -> None: ...
 
     def complete(self, candidate: int, score: float) -> None: ...
+
+    def add_candidates(self, candidates: Sequence[Params], start: int) -> None:
+        """Candidates ``start``, ``start + 1``, ... join the search (a strategy's next batch)."""
 
 
 class MemoryTrialLog:
@@ -63,6 +70,9 @@ class MemoryTrialLog:
         self.results[result.candidate, result.fold] = result
 
     def complete(self, candidate: int, score: float) -> None:
+        pass
+
+    def add_candidates(self, candidates: Sequence[Params], start: int) -> None:
         pass
 
 
@@ -104,6 +114,24 @@ class OptunaTrialLog:
             )
         self._trial_ids: dict[int, int] = {}
 
+    def add_candidates(self, candidates: Sequence[Params], start: int) -> None:
+        """Record the batch; a resumed run must propose what the stored run proposed, in the same order."""
+        stored = self.storage.get_study_user_attrs(self.study_id).get("hone.candidates", [])
+        encoded = [encode_params(c) for c in candidates]
+        known = stored[start : start + len(encoded)]
+        if known != encoded[: len(known)]:
+            raise StoreError(
+                f"study {self.study_name!r} holds other candidates at positions {start}+ than this run "
+                "proposes (a strategy that is not reproducible?); pick another study name"
+            )
+        if start != len(self.candidates):
+            raise StoreError(f"candidates are added in order: expected {len(self.candidates)}, got {start}")
+        self.candidates.extend(candidates)
+        for name, distribution in self._categorical_distributions().items():
+            self._distributions.setdefault(name, distribution)
+        if len(stored) < start + len(encoded):
+            self.storage.set_study_user_attr(self.study_id, "hone.candidates", stored[:start] + encoded)
+
     def _categorical_distributions(self) -> dict[str, Any]:
         # Optuna needs a distribution per parameter; the values actually tried make a categorical one.
         # Values Optuna cannot hold (estimators, arrays) stay only in the candidate list.
@@ -144,7 +172,7 @@ class OptunaTrialLog:
         self.storage.set_trial_user_attr(trial_id, "hone.candidate", candidate)
         for name, value in self.candidates[candidate].items():
             distribution = self._distributions.get(name)
-            if distribution is not None:
+            if distribution is not None and _among(plain_value(value), distribution.choices):
                 internal = distribution.to_internal_repr(plain_value(value))
                 self.storage.set_trial_param(trial_id, name, internal, distribution)
         self._trial_ids[candidate] = trial_id
