@@ -192,7 +192,7 @@ def register_champion(
     """
     import yaml
 
-    from hone.config import load_config
+    from hone.config.load import load_config
     from hone.monitor.performance import window_estimate
     from hone.store.db import Store
     from hone.store.registry import Registry
@@ -230,7 +230,7 @@ def register_champion(
 def measure(folder: Path, mode: str) -> dict[str, Any]:
     if mode == "runner":
         return measure_runner(folder)
-    from hone.config import MonitorSettings
+    from hone.config.schema import MonitorSettings
     from hone.data.profile import ReferenceProfile
     from hone.data.schema import FeatureSchema
     from hone.monitor.checks import check_window, report_window
@@ -288,7 +288,7 @@ def measure(folder: Path, mode: str) -> dict[str, Any]:
 
 def measure_runner(folder: Path) -> dict[str, Any]:
     """One whole ``run_monitor``; once only, as a second run finds the window already stored."""
-    from hone.config import load_config
+    from hone.config.load import load_config
     from hone.monitor.runner import run_monitor
     from hone.store.db import Store
 

@@ -33,7 +33,7 @@ from sklearn.pipeline import Pipeline
 
 from hone.data.profile import ReferenceProfile
 from hone.data.schema import FeatureSchema
-from hone.serve.fastpath import compile_predictor
+from hone.launch.predictor import compile_predictor
 from hone.store.db import Store, sqlite_url
 from hone.store.registry import Registry
 

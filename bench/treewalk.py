@@ -18,7 +18,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from seed import housing_train, seed_model  # bench/seed.py, beside this script
 
-from hone.serve.treewalk import TreeWalk
+from hone.launch.treewalk import TreeWalk
 
 
 def main() -> None:

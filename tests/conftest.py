@@ -8,6 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# Serving fixtures (a registry of real forests, live uvicorn servers) for the serve, CLI and launch tests.
+pytest_plugins = ["helpers.serving"]
+
 TARGET = "median_house_value"
 DERIVED = {
     "rooms_per_hhold": "total_rooms / households",

@@ -28,13 +28,13 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.cli import HONE, run_hone
 from sklearn.pipeline import Pipeline
-from test_cli import HONE, run_hone
 
-from hone.config import load_config
+from hone.config.load import load_config
+from hone.maintain.retrain import retrain_runs
 from hone.monitor.checks import Check, WindowReport
 from hone.monitor.history import stored_alerts
-from hone.monitor.retrain import retrain_runs
 from hone.monitor.runner import stored_windows
 from hone.store.db import Store
 from hone.store.registry import Registry

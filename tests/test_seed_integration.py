@@ -9,9 +9,9 @@ import pytest
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import GridSearchCV
 
-from hone.config import load_config
-from hone.project import tune
+from hone.config.load import load_config
 from hone.store.db import Store, sqlite_url
+from hone.tune.project import tune
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "housing" / "hone.yaml"
 

@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 
 from hone.analysis.evaluate import load_test_set
-from hone.config import load_config
+from hone.config.load import load_config
 from hone.store.db import Store
 
 ROWS_PER_REQUEST = 8

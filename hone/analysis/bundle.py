@@ -17,8 +17,8 @@ from hone.analysis.importance import (
     permutation_importances,
     search_path,
 )
+from hone.data.training import TrainingSet
 from hone.errors import HoneError
-from hone.project import TrainingSet
 
 
 @dataclass

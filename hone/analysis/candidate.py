@@ -15,13 +15,12 @@ from sklearn.base import clone, is_classifier
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 
-from hone.config import ModelSpec, ProjectConfig, SearchSettings
-from hone.data import build_preparation
+from hone.config.schema import ModelSpec, ProjectConfig, SearchSettings
+from hone.data.training import TrainingSet, project_preparation
 from hone.errors import HoneError, StoreError
-from hone.project import TrainingSet, prepare_spec
 from hone.search.summary import SearchSummary, read_summary
-from hone.space_spec import resolve_model
 from hone.store.db import Store
+from hone.tune.resolve import resolve_model
 
 
 @dataclass
@@ -56,9 +55,7 @@ class Candidate:
 
     def pipeline(self, training: TrainingSet) -> Pipeline:
         """Preparation + model, unfitted: fitting it on the training set is the seed's refit."""
-        preparation = build_preparation(
-            prepare_spec(self.config), training.split.train, self.config.data.target
-        )
+        preparation = project_preparation(self.config, training)
         return Pipeline([("prepare", preparation), ("model", self.estimator())])
 
     def folds(self, X: Any, y: Any) -> list[tuple[np.ndarray, np.ndarray]]:

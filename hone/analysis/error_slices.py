@@ -17,8 +17,8 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from hone.analysis.candidate import Candidate
 from hone.analysis.importance import SearchPath, search_path
+from hone.data.training import TrainingSet
 from hone.errors import HoneError
-from hone.project import TrainingSet
 
 CAP_SHARE = 0.005  # a target maximum this common is a cap, not a coincidence
 TOP_BIASED = 3  # how many of the most biased slices to report

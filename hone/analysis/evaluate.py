@@ -29,10 +29,10 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 
 from hone.analysis.candidate import Candidate
-from hone.config import ProjectConfig
-from hone.data import frame_sha256, load_dataset, read_table
+from hone.config.schema import ProjectConfig
+from hone.data import frame_sha256
+from hone.data.training import TrainingSet, load_training_set, read_source
 from hone.errors import DataError, HoneError, StoreError
-from hone.project import TrainingSet, load_training_set
 from hone.search.scoring import display_score
 from hone.store.db import Store
 
@@ -148,7 +148,7 @@ def load_test_set(
             where=config.where("data"),
         )
     data = config.data
-    frame = load_dataset(data.dataset) if data.dataset is not None else read_table(data.path)
+    frame = read_source(data.dataset, data.path)
     # Read a second time (load_training_set keeps the frame to itself): it must be the same table.
     if frame_sha256(frame) != split.data_sha256:
         raise DataError(
@@ -237,7 +237,7 @@ def _regression(y: np.ndarray, pred: np.ndarray) -> tuple[dict[str, float], Call
         "mae": float(mean_absolute_error(y, pred)),
         "r2": float(r2_score(y, pred)),
     }
-    return metrics, lambda weights: _regression_values(weights, y, pred)
+    return metrics, lambda weights: regression_values(weights, y, pred)
 
 
 def _classification(
@@ -269,7 +269,7 @@ def _classification(
             except ValueError:  # a class missing from the test set: its one-vs-rest AUC is undefined
                 metrics["roc_auc"] = math.nan
         metrics["log_loss"] = float(log_loss(y, proba, labels=classes))
-    return metrics, lambda weights: _classification_values(weights, y, pred, proba, classes)
+    return metrics, lambda weights: classification_values(weights, y, pred, proba, classes)
 
 
 # -- vectorised metrics on bootstrap resamples --------------------------------------------------------
@@ -277,7 +277,7 @@ def _classification(
 # sum over the test rows: one matrix product for all resamples instead of a Python loop.
 
 
-def _regression_values(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> Values:
+def regression_values(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> Values:
     total = weights.sum(axis=1)
     error = pred - y
     sse = weights @ error**2
@@ -288,7 +288,7 @@ def _regression_values(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> 
     return {"rmse": np.sqrt(sse / total), "mae": weights @ np.abs(error) / total, "r2": r2}
 
 
-def _classification_values(
+def classification_values(
     weights: np.ndarray, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, classes: np.ndarray
 ) -> Values:
     total = weights.sum(axis=1)

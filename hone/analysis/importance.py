@@ -19,8 +19,8 @@ from sklearn.inspection import permutation_importance
 
 from hone.analysis.candidate import Candidate
 from hone.data import source_columns
+from hone.data.training import TrainingSet
 from hone.errors import HoneError
-from hone.project import TrainingSet
 from hone.search.scoring import Scorer, display_score, lower_is_better, resolve_scoring
 
 Split = tuple[np.ndarray, np.ndarray]

@@ -1,1 +1,1 @@
-"""Monitor and maintain: live performance, input quality, drift, alerts, retraining, snapshots."""
+"""Monitor: windows of the prediction log checked for performance, input quality, drift; alerts, history."""

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from hone.config import AlertChannel, AlertSettings
+from hone.config.schema import AlertChannel, AlertSettings
 from hone.monitor.history import Alert, in_cooldown, save_alert
 from hone.store.db import Store
 

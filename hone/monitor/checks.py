@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hone.config import MonitorSettings, WindowSettings
+from hone.config.schema import MonitorSettings, WindowSettings
 from hone.data.profile import CategoricalProfile, NumericProfile, ReferenceProfile, psi
 from hone.data.schema import FeatureSchema
 from hone.monitor.drift import TestResult, chi2_test, correlation_differs, ks_test, rank_correlation, ranks

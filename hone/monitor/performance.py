@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from hone.config import PerformanceRule
+from hone.config.schema import PerformanceRule
 from hone.errors import ConfigError
 
 CONFIDENCE = 0.95

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hone.config import MonitorSettings
+from hone.config.schema import MonitorSettings
 from hone.data.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from hone.data.schema import Feature, FeatureSchema
 from hone.monitor.drift import ReferenceCdf

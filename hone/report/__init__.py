@@ -1,6 +1,5 @@
 """The HTML report: one self-contained page of charts and tables for people who would rather look."""
 
-from hone.report.html import render_report, write_report
 from hone.report.model import (
     BarItem,
     DropPanel,
@@ -11,6 +10,7 @@ from hone.report.model import (
     Table,
     TestPanel,
 )
+from hone.report.search_page import render_report, write_report
 
 __all__ = [
     "BarItem",

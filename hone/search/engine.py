@@ -23,7 +23,7 @@ from hone.search.fitting import FoldContext, FoldResult, fit_params_for, fold_da
 from hone.search.plan import Group, configure, plan, run_group
 from hone.search.results import build_cv_results
 from hone.search.scoring import Scoring
-from hone.store.trials import TrialLog
+from hone.search.trials import TrialLog
 
 Params = dict[str, Any]
 Split = tuple[np.ndarray, np.ndarray]

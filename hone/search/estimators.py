@@ -16,11 +16,11 @@ from sklearn.utils.metaestimators import available_if
 
 from hone.errors import SearchError
 from hone.search.engine import CandidateEvaluator, Progress, SearchJob
-from hone.search.paths.forest import refit_threads
+from hone.search.families.forest import refit_threads
 from hone.search.scoring import SINGLE, Scoring, resolve_scoring
 from hone.search.space import EdgeHit, find_edges, grid_candidates, sampled_candidates
+from hone.search.trials import MemoryTrialLog, OptunaTrialLog, TrialLog
 from hone.store.db import open_store
-from hone.store.trials import MemoryTrialLog, OptunaTrialLog, TrialLog
 
 Params = dict[str, Any]
 
@@ -162,7 +162,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
     def _progress(self) -> Progress | None:
         if self.progress is not None or not self.verbose:
             return self.progress
-        from hone.progress import auto_progress
+        from hone.search.progress import auto_progress
 
         return auto_progress(scoring=self.scoring if isinstance(self.scoring, str) else None)
 

@@ -11,7 +11,7 @@ from hone.errors import StoreError
 from hone.search.results import build_cv_results
 from hone.search.scoring import display_score, lower_is_better
 from hone.search.space import EdgeHit, find_edges
-from hone.store.trials import stored_study
+from hone.search.trials import stored_study
 
 
 @dataclass

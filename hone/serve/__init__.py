@@ -1,6 +1,6 @@
 """Serving: the HTTP prediction service on the champion of a registered model.
 
-Imports are lazy: batch prediction uses ``hone.serve.fastpath`` without loading FastAPI.
+HTTP only: the predictor it serves through is hone.launch.register.predictor. Imports are lazy.
 """
 
 from __future__ import annotations

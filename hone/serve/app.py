@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import hone
-from hone.config import ServeSettings
+from hone.config.schema import ServeSettings
 from hone.data.schema import Problem, SchemaViolation
 from hone.errors import HoneError, StoreError
 from hone.serve import requests as formats

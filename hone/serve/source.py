@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from hone.data.schema import FeatureSchema
 from hone.errors import HoneError, StoreError
-from hone.serve.fastpath import Predictor, compile_predictor
+from hone.launch.predictor import Predictor, compile_predictor
 
 if TYPE_CHECKING:
     from hone.store.registry import ModelVersion, Registry

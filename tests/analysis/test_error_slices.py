@@ -12,9 +12,10 @@ from sklearn.model_selection import cross_val_predict
 
 from hone.analysis.candidate import find_candidate
 from hone.analysis.error_slices import error_report, oof_predictions
-from hone.config import load_config
-from hone.project import load_training_set, tune
+from hone.config.load import load_config
+from hone.data.training import load_training_set
 from hone.store.db import Store
+from hone.tune.project import tune
 
 TARGET = "median_house_value"
 CAP = 500_001

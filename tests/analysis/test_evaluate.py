@@ -30,16 +30,17 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from hone.analysis.candidate import find_candidate
 from hone.analysis.evaluate import (
-    _classification_values,
-    _regression_values,
+    classification_values,
     evaluate,
     load_test_set,
     record,
+    regression_values,
 )
-from hone.config import load_config
+from hone.config.load import load_config
+from hone.data.training import load_training_set
 from hone.errors import DataError, HoneError, StoreError
-from hone.project import load_training_set, tune
 from hone.store.db import Store, sqlite_url
+from hone.tune.project import tune
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "housing" / "hone.yaml"
 TARGET = "median_house_value"
@@ -275,7 +276,7 @@ def test_bootstrap_metrics_equal_sklearn_on_each_resample():
     counts = rng.integers(0, 3, size=(6, n)).astype(float)
     y = 2e5 + 1e5 * rng.normal(size=n)
     pred = y + 3e4 * rng.normal(size=n)
-    values = _regression_values(counts, y, pred)
+    values = regression_values(counts, y, pred)
     for b, rows in enumerate(_resampled(counts)):
         assert values["rmse"][b] == pytest.approx(np.sqrt(mean_squared_error(y[rows], pred[rows])), rel=1e-12)
         assert values["mae"][b] == pytest.approx(mean_absolute_error(y[rows], pred[rows]), rel=1e-12)
@@ -286,10 +287,10 @@ def test_bootstrap_metrics_equal_sklearn_on_each_resample():
     proba = np.round(rng.dirichlet([1, 1, 1], size=n), 1) + 0.05  # rounded: many tied scores
     proba /= proba.sum(axis=1, keepdims=True)
     guess = classes[proba.argmax(axis=1)]
-    multi = _classification_values(counts, truth, guess, proba, classes)
+    multi = classification_values(counts, truth, guess, proba, classes)
     positive = truth == "a"
     binary_proba = np.column_stack([1 - proba[:, 0], proba[:, 0]])
-    binary = _classification_values(counts, positive, guess == "a", binary_proba, np.array([False, True]))
+    binary = classification_values(counts, positive, guess == "a", binary_proba, np.array([False, True]))
     for b, rows in enumerate(_resampled(counts)):
         t, g, p = truth[rows], guess[rows], proba[rows]
         assert multi["accuracy"][b] == pytest.approx(accuracy_score(t, g), rel=1e-12)

@@ -18,11 +18,12 @@ from hone.analysis.importance import (
     least_important,
     permutation_importances,
 )
-from hone.config import load_config
+from hone.config.load import load_config
 from hone.data import PrepareSpec, build_preparation
+from hone.data.training import TrainingSet, load_training_set
 from hone.errors import HoneError
-from hone.project import TrainingSet, load_training_set, tune
 from hone.store.db import Store
+from hone.tune.project import tune
 
 TARGET = "median_house_value"
 NUMERIC = [

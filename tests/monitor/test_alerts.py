@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from hone.config import AlertChannel, AlertSettings
+from hone.config.schema import AlertChannel, AlertSettings
 from hone.monitor.alerts import channel_label, raise_alert
 from hone.monitor.history import Alert, stored_alerts
 from hone.store.db import Store, sqlite_url

@@ -20,7 +20,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from hone.config import MonitorSettings, WindowSettings
+from hone.config.schema import MonitorSettings, WindowSettings
 from hone.data import PrepareSpec, build_preparation
 from hone.data.profile import ReferenceProfile
 from hone.data.schema import FeatureSchema

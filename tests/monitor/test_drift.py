@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from hone.config import MonitorSettings
+from hone.config.schema import MonitorSettings
 from hone.data.profile import NumericProfile, ReferenceProfile
 from hone.data.schema import FeatureSchema
 from hone.monitor.checks import check_window

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from hone.config import MonitorSettings, PerformanceRule
+from hone.config.schema import MonitorSettings, PerformanceRule
 from hone.data.profile import ReferenceProfile
 from hone.data.schema import FeatureSchema
 from hone.monitor.checks import check_window

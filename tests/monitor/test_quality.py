@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from hone.config import MonitorSettings
+from hone.config.schema import MonitorSettings
 from hone.data.profile import NumericProfile, ReferenceProfile
 from hone.data.schema import FeatureSchema
 from hone.monitor.checks import check_window

@@ -26,14 +26,14 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 from typer.testing import CliRunner
 
-import hone.cli_monitor  # noqa: F401 - registers `hone monitor` and `hone alerts` on the app
-from hone.cli import app
-from hone.config import ProjectConfig, load_config
+from hone.cli.main import app
+from hone.config.load import load_config
+from hone.config.schema import ProjectConfig
 from hone.data import PrepareSpec, build_preparation
 from hone.data.profile import ReferenceProfile
 from hone.data.schema import FeatureSchema
 from hone.errors import StoreError
-from hone.monitor import runner
+from hone.monitor import backlog, runner
 from hone.monitor.checks import cut_windows, report_window
 from hone.monitor.history import StoredWindow, save_windows, stored_alerts
 from hone.monitor.performance import window_estimate
@@ -475,12 +475,13 @@ def frame_reports(project: Project, version: int = 1) -> list[dict[str, Any]]:
     return reports
 
 
-@pytest.mark.parametrize("chunk_rows", [runner.CHUNK_ROWS, 128], ids=["window-in-one-chunk", "small-chunks"])
+@pytest.mark.parametrize("chunk_rows", [backlog.CHUNK_ROWS, 128], ids=["window-in-one-chunk", "small-chunks"])
 def test_windows_read_in_chunks_are_checked_as_the_whole_windows_frame_would_be(
     tmp_path, fitted, monkeypatch, chunk_rows
 ):
-    monkeypatch.setattr(runner, "CHUNK_ROWS", chunk_rows)
-    monkeypatch.setattr(runner, "FEEDBACK_GROUP", 200)  # several feedback groups, corrections across them
+    for module in (runner, backlog):  # the reader and the window loop both step by it
+        monkeypatch.setattr(module, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(backlog, "FEEDBACK_GROUP", 200)  # several feedback groups, corrections across them
     project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
     served = interleaved_log(project, fitted)
     run = run_monitor(project.config, project.store, now=LATER)
@@ -513,7 +514,7 @@ def test_windows_read_in_chunks_are_checked_as_the_whole_windows_frame_would_be(
 def test_a_classifiers_text_labels_are_joined_and_checked_as_the_whole_windows_frame_would_be(
     tmp_path, fitted, housing_split, monkeypatch
 ):
-    monkeypatch.setattr(runner, "FEEDBACK_GROUP", 200)  # corrections fall in other groups than the labels
+    monkeypatch.setattr(backlog, "FEEDBACK_GROUP", 200)  # corrections fall in other groups than the labels
     train = housing_split.train.iloc[:2000]
     X = train.drop(columns=TARGET)
     band = np.where(train[TARGET] > train[TARGET].median(), "high", "low")
@@ -567,11 +568,11 @@ def test_a_classifiers_text_labels_are_joined_and_checked_as_the_whole_windows_f
 
 def read_in_chunks(project: Project, columns: list[str], chunk_rows: int) -> tuple[pd.DataFrame, int]:
     """The backlog through the chunk reader, and the most rows it held at once between chunks."""
-    backlog = runner._Backlog.read(project.config.log_dir, "housing", None)
-    reader = runner._ChunkReader(backlog, columns)
+    log = backlog.Backlog.read(project.config.log_dir, "housing", None)
+    reader = backlog.ChunkReader(log, columns)
     chunks, most_held = [], 0
-    for first in range(0, backlog.n_rows, chunk_rows):
-        chunks.append(reader.rows(first, min(backlog.n_rows, first + chunk_rows)).to_pandas())
+    for first in range(0, log.n_rows, chunk_rows):
+        chunks.append(reader.rows(first, min(log.n_rows, first + chunk_rows)).to_pandas())
         held = sum(batch.rows.num_rows for batches in reader._held.values() for batch in batches)
         most_held = max(most_held, held)
     reader.close()
@@ -584,7 +585,8 @@ def sorted_log(project: Project) -> pd.DataFrame:
 
 
 def test_the_chunk_reader_gives_the_rows_in_log_order_across_overlapping_files(tmp_path, fitted, monkeypatch):
-    monkeypatch.setattr(runner, "CHUNK_ROWS", 50)
+    for module in (runner, backlog):
+        monkeypatch.setattr(module, "CHUNK_ROWS", 50)
     project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
     interleaved_log(project, fitted)
     columns = [*fitted.schema.names, "prediction"]
@@ -599,7 +601,8 @@ def test_the_chunk_reader_gives_the_rows_in_log_order_across_overlapping_files(t
 
 
 def test_reading_a_log_in_time_order_holds_at_most_two_batches(tmp_path, fitted, monkeypatch):
-    monkeypatch.setattr(runner, "CHUNK_ROWS", 50)
+    for module in (runner, backlog):
+        monkeypatch.setattr(module, "CHUNK_ROWS", 50)
     project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
     ids = PredictionIds()  # the service's ids: in serving order within a process
     records = fitted.stream.drop(columns=TARGET).to_dict("records")
@@ -726,7 +729,7 @@ def test_hone_monitor_every_loops_until_ctrl_c(tmp_path, fitted):
     command = [
         sys.executable,
         "-c",
-        "import hone.cli_monitor; from hone.cli import main; main()",
+        "from hone.cli.main import main; main()",
         "monitor",
         "-c",
         str(project.path),

@@ -10,7 +10,7 @@ from sklearn.neighbors import KNeighborsRegressor
 
 import hone
 from hone.errors import SearchError, StoreError
-from hone.store.trials import stored_study
+from hone.search.trials import stored_study
 
 GRID = {"n_neighbors": [1, 3, 5, 9], "weights": ["uniform", "distance"]}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from parity_check import assert_same_results
+from helpers.parity import assert_same_results
 from scipy.stats import randint
 from sklearn.ensemble import (
     GradientBoostingClassifier,
@@ -15,9 +15,9 @@ from sklearn.ensemble import (
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, ShuffleSplit
 
 import hone
+from hone.search.families import boosting
+from hone.search.families.boosting import BoostingStages
 from hone.search.fitting import FoldContext, fit_and_score, fit_model, fold_data
-from hone.search.paths import boosting
-from hone.search.paths.boosting import BoostingStages
 from hone.search.plan import configure, plan, run_group
 from hone.search.scoring import resolve_scoring
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from parity_check import assert_same_results
+from helpers.parity import assert_same_results
 from scipy.stats import randint
 from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from threadpoolctl import threadpool_limits
 
 import hone
+from hone.search.families.neighbors import NeighborLists, first_ties, tied_rows
 from hone.search.fitting import FoldContext, fit_and_score, fold_data
-from hone.search.paths.neighbors import NeighborLists, first_ties, tied_rows
-from hone.search.plan import configure, plan
+from hone.search.plan import PLANNER, configure, plan
 from hone.search.scoring import resolve_scoring
 from hone.search.space import grid_candidates
 
@@ -53,7 +53,7 @@ def _run_family(models, X, y, *, return_train_score: bool, scoring="neg_mean_squ
     data = fold_data(X, y, train, test)
     scorers = resolve_scoring(models[0], scoring, False).scorers
     context = FoldContext(scorers, 0, return_train_score, np.nan)
-    return data, context, NeighborLists().run(list(enumerate(models)), data, context)
+    return data, context, NeighborLists().run(list(enumerate(models)), data, context, PLANNER)
 
 
 def _count_real_queries(monkeypatch, cls) -> list[tuple[int, int]]:
@@ -83,8 +83,9 @@ def test_key_groups_only_plain_knn_differing_in_k_and_weights():
         pass
 
     assert family.key(Custom()) is None
-    assert family.units(KNeighborsRegressor()) == 1.0
-    assert family.cost([KNeighborsRegressor()] * 9) > family.cost([KNeighborsRegressor()] * 2)
+    assert family.units(KNeighborsRegressor(), PLANNER) == 1.0
+    nine, two = [KNeighborsRegressor()] * 9, [KNeighborsRegressor()] * 2
+    assert family.cost(nine, PLANNER) > family.cost(two, PLANNER)
 
 
 def test_regression_grid_with_train_scores_is_exact(housing_slice):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from parity_check import assert_same_results
+from helpers.parity import assert_same_results
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestRegressor
@@ -16,9 +16,9 @@ from sklearn.preprocessing import StandardScaler, TargetEncoder
 
 import hone
 from hone.data import PrepareSpec, build_preparation
-from hone.search.paths import forest
-from hone.search.paths.pipeline import SharedPreparation, _same_matrix
-from hone.search.plan import configure, plan
+from hone.search.families import forest
+from hone.search.families.pipeline import SharedPreparation, same_matrix
+from hone.search.plan import PLANNER, configure, plan
 
 TARGET = "median_house_value"
 
@@ -50,10 +50,10 @@ def test_forest_last_step_shares_preparation_and_trees(raw, monkeypatch):
     forest_groups = []
     original = forest.ForestPrefix.run
 
-    def counting(self, members, data, context):
+    def counting(self, members, data, context, planner):
         forest_groups.append(len(members))
         assert isinstance(data.X_train, np.ndarray)  # the prepared matrix, not the raw frame
-        return original(self, members, data, context)
+        return original(self, members, data, context, planner)
 
     monkeypatch.setattr(forest.ForestPrefix, "run", counting)
     settings = dict(cv=3, scoring="neg_mean_squared_error", return_train_score=True)
@@ -129,7 +129,7 @@ def test_fit_transform_differing_from_transform_keeps_train_scores_exact(raw):
     grid = {"model__alpha": [0.1, 1000.0]}
     assert groups_of(model, grid) == [("pipeline", 2)]
     prepared = clone(encode)
-    assert not _same_matrix(prepared.fit_transform(X, y), prepared.transform(X))  # the path under test
+    assert not same_matrix(prepared.fit_transform(X, y), prepared.transform(X))  # the path under test
     settings = dict(cv=3, scoring="neg_mean_squared_error", return_train_score=True)
     theirs = GridSearchCV(model, grid, **settings).fit(X, y)
     ours = hone.GridSearch(model, grid, **settings).fit(X, y)
@@ -161,4 +161,5 @@ def test_unshareable_pipelines_have_no_key(raw, tmp_path):
     b = Pipeline([("scale", StandardScaler()), ("model", Ridge(alpha=5))])
     c = Pipeline([("scale", StandardScaler(with_mean=False)), ("model", Ridge(alpha=1))])
     assert family.key(a) == family.key(b) != family.key(c)
-    assert family.units(Pipeline([("scale", StandardScaler()), ("model", RandomForestRegressor(7))])) == 7
+    forest_pipeline = Pipeline([("scale", StandardScaler()), ("model", RandomForestRegressor(7))])
+    assert family.units(forest_pipeline, PLANNER) == 7

@@ -14,6 +14,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 import sqlalchemy as sa
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.ensemble import RandomForestRegressor
@@ -118,7 +119,7 @@ def test_register_twice_numbers_versions_and_round_trips_every_field(registry, h
     assert stored.schema == housing_data.schema
     assert stored.profile["examples"] == housing_data.examples
     assert set(stored.libraries) >= {"python", *LIBRARIES}
-    assert stored.libraries["scikit-learn"] == "1.9.1"
+    assert stored.libraries["scikit-learn"] == sklearn.__version__
     artifact = Path(stored.artifact_uri).read_bytes()
     assert stored.artifact_sha256 == hashlib.sha256(artifact).hexdigest()
     assert stored.artifact_bytes == len(artifact)

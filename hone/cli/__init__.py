@@ -1,0 +1,1 @@
+"""The `hone` command: one module per group of verbs, each with its own Typer app; `main` assembles them."""

@@ -1,0 +1,1 @@
+"""Terminal output of the `hone` verbs: tables and lines, built with rich."""

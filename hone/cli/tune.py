@@ -1,0 +1,82 @@
+"""`hone tune` and `hone results`: search the shortlist, print the ranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hone.cli.common import default_config, friendly, new_console, open_project
+from hone.errors import StoreError
+
+app = typer.Typer()  # this module's verbs; hone.cli.main assembles every module's app
+
+
+@app.command()
+@friendly
+def tune(
+    config: Annotated[Path, typer.Argument(help="The project file, e.g. examples/housing/hone.yaml.")],
+    expand: Annotated[
+        bool, typer.Option(help="Widen a grid whose best value sits at its edge, and search again.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines.")] = False,
+) -> None:
+    """Tune every model of the project's shortlist; rerun the same command to resume a killed run."""
+    from hone.cli.render.search import summaries_report
+    from hone.config.load import load_config
+    from hone.search.progress import auto_progress
+    from hone.search.summary import summarize
+    from hone.tune.project import tune as run_tune
+
+    project = load_config(config)
+    console = new_console()
+    outcome = run_tune(project, progress=None if quiet else auto_progress, expand=expand)
+    console.print(
+        f"split: {outcome.n_train:,} training rows; {outcome.n_test:,} test rows locked in the store "
+        f"({'recorded now' if outcome.split_recorded else 'same as recorded before'}), never read by tune"
+    )
+    console.print(
+        f"prepared features ({len(outcome.feature_names)}): {', '.join(outcome.feature_names)}\n",
+        highlight=False,
+    )
+    summaries = []
+    for model in outcome.models:
+        for number, search in enumerate(model.rounds, start=1):
+            name = model.name if number == 1 else f"{model.name} (round {number})"
+            summary = summarize(name, search, model.settings.strategy)
+            if number == len(model.rounds) > 1:
+                summary.edges = model.edges  # judged against every round's values, not just this one's
+            summaries.append(summary)
+    summaries_report(console, summaries, "; `hone results` prints this again from the store")
+
+
+@app.command()
+@friendly
+def results(
+    study: Annotated[
+        str | None, typer.Argument(help="A study name (default: every study of the last tune).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Project file whose store to read.")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store path or SQLAlchemy URL (instead of --config).")
+    ] = None,
+) -> None:
+    """Print a stored study (or the last `hone tune`) again, without fitting anything."""
+    import json
+
+    from hone.cli.render.search import summaries_report
+    from hone.search.summary import read_summary
+    from hone.store.db import open_store
+
+    opened = open_store(store) if store is not None else open_project(config or default_config())[1]
+    if study is None:
+        run = opened.last_run()
+        if run is None:
+            raise StoreError("no `hone tune` run in this store yet", where=opened.url)
+        studies = json.loads(run.studies)
+        if not studies:
+            raise StoreError("the last `hone tune` run finished no study", where=opened.url)
+    else:
+        studies = [study]
+    summaries_report(new_console(), [read_summary(opened.optuna, name) for name in studies])

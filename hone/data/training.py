@@ -1,0 +1,92 @@
+"""The training set a search sees (raw training rows, the locked split), read as the project file says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from hone.data.datasets import load_dataset
+from hone.data.prepare import PrepareSpec, build_preparation
+from hone.data.sources import read_table, validate_frame
+from hone.data.split import Split, SplitSpec, frame_sha256, positions_sha256, split_train_test
+
+if TYPE_CHECKING:
+    from sklearn.compose import ColumnTransformer
+
+    from hone.config.schema import ProjectConfig
+
+
+@dataclass
+class TrainingSet:
+    """The training rows only: the test rows stay behind ``split.test_index``."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    split: Split
+    n_rows: int
+
+
+def training_set_from_frame(frame: pd.DataFrame, target: str) -> TrainingSet:
+    """Every row of ``frame`` (features and target) as training rows, with no test rows.
+
+    For data assembled after tuning (`hone retrain`: the training set plus labelled production rows),
+    whose test rows, if any, are held out by the caller.
+    """
+    frame = frame.reset_index(drop=True)
+    positions = np.arange(len(frame))
+    split = Split(
+        train=frame,
+        train_index=positions,
+        test_index=positions[:0],
+        data_sha256=frame_sha256(frame),
+        test_ids_sha256=positions_sha256(positions[:0]),
+    )
+    return TrainingSet(frame.drop(columns=target), frame[target], split, len(frame))
+
+
+def read_source(dataset: str | None, path: Path | None) -> pd.DataFrame:
+    """The one switch between a built-in dataset and a table on disk (the project file allows one of them)."""
+    if dataset is not None:
+        return load_dataset(dataset)
+    if path is None:
+        raise ValueError("a data source needs a dataset or a path")
+    return read_table(path)
+
+
+def load_training_set(config: ProjectConfig) -> TrainingSet:
+    """The project's table, checked and split; only the training rows are handed out."""
+    data = config.data
+    frame = read_source(data.dataset, data.path)
+    source = f"dataset {data.dataset!r}" if data.dataset is not None else str(data.path)
+    validate_frame(frame, target=data.target, source=source, numeric=config.prepare.numeric)
+    spec = SplitSpec(
+        test_size=config.split.test_size,
+        stratify=config.split.stratify,
+        bins=None if config.split.bins is None else list(config.split.bins),
+        seed=config.split.seed,
+    )
+    split = split_train_test(frame, spec)
+    train = split.train
+    return TrainingSet(train.drop(columns=data.target), train[data.target], split, len(frame))
+
+
+def prepare_spec(config: ProjectConfig) -> PrepareSpec:
+    """The project file's ``prepare`` section as the data package's spec."""
+    p = config.prepare
+    return PrepareSpec(
+        numeric=p.numeric,
+        categorical=p.categorical,
+        impute=p.impute,
+        scale=p.scale,
+        one_hot=p.one_hot,
+        derived=dict(p.derived),
+    )
+
+
+def project_preparation(config: ProjectConfig, training: TrainingSet) -> ColumnTransformer:
+    """The project's preparation, unfitted, with its columns chosen from the training rows."""
+    return build_preparation(prepare_spec(config), training.split.train, config.data.target)

@@ -1,0 +1,157 @@
+"""From a tuned candidate to a registered model version: refit, schema, reference profile, metrics.
+
+``register_candidate`` is what `hone register` runs. The artifact is the whole fitted pipeline (the
+preparation and the model), so serving and batch prediction transform new rows exactly as the test
+set was transformed: with the training set's fitted statistics, never refitted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import is_classifier
+
+from hone.analysis.candidate import Candidate, find_candidate
+from hone.analysis.error_slices import oof_predictions
+from hone.config.schema import ProjectConfig
+from hone.data.profile import ReferenceProfile
+from hone.data.schema import FeatureSchema
+from hone.data.training import TrainingSet, load_training_set
+from hone.search.scoring import display_score
+from hone.store.db import Store
+from hone.store.registry import AliasMove, ModelVersion, Registry
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A newly registered version and the alias it was given (if any)."""
+
+    version: ModelVersion
+    move: AliasMove | None
+    existing: bool = False  # the same candidate on the same data was registered before: nothing new
+
+
+def open_registry(config: ProjectConfig, store: Store) -> Registry:
+    return Registry(store, config.artifacts_url)
+
+
+def register_candidate(
+    config: ProjectConfig,
+    store: Store,
+    which: str | None = None,
+    candidate: int | None = None,
+    *,
+    alias: str | None = None,
+    description: str = "",
+) -> Registration:
+    """Refit the chosen candidate on the whole training set and register it as a new version.
+
+    ``alias`` None: the first version of a model becomes ``champion`` (there is nothing to compare it
+    with), later ones ``challenger`` (promote them with `hone promote`).
+    """
+    chosen = find_candidate(config, store, which, candidate)
+    training = load_training_set(config)
+    registry = open_registry(config, store)
+    same = _registered_before(registry, config, chosen, training)
+    if same is not None:
+        return Registration(same, None, existing=True)
+    pipeline = chosen.pipeline(training).fit(training.X, training.y)
+    schema = feature_schema(config, training)
+    # The profile keeps the distribution of honest predictions (out-of-fold), not of refit ones that
+    # have seen their own rows: those are what live predictions should look like.
+    predictions = oof_predictions(chosen, training)
+    task = "classification" if is_classifier(pipeline) else "regression"
+    profile = ReferenceProfile.build(training.X, schema, y=training.y, predictions=predictions, task=task)
+    version = registry.register(
+        config.model_name,
+        pipeline,
+        task=task,
+        schema=schema,
+        profile=profile.to_dict(),
+        params=_plain(chosen.params),
+        metrics=_metrics(config, store, chosen),
+        data={
+            "sha256": training.split.data_sha256,
+            "n_rows": len(training.X),
+            "test_ids_sha256": training.split.test_ids_sha256,
+        },
+        source={
+            "project": config.project,
+            "model": chosen.model.name,
+            "study": chosen.summary.study,
+            "candidate": chosen.index,
+        },
+        description=description,
+    )
+    if alias is None:
+        alias = CHAMPION if registry.alias_version(config.model_name, CHAMPION) is None else CHALLENGER
+    reason = f"registered from {chosen.model.name} (candidate {chosen.index})"
+    move = registry.set_alias(config.model_name, alias, version.version, reason=reason)
+    return Registration(version, move)
+
+
+def _registered_before(
+    registry: Registry, config: ProjectConfig, chosen: Candidate, training: TrainingSet
+) -> ModelVersion | None:
+    """A version refit from the same candidate on the same data: registering again would duplicate it."""
+    if config.model_name not in registry.names():
+        return None
+    params = _json(_plain(chosen.params))
+    for version in reversed(registry.versions(config.model_name)):
+        if (
+            version.source.get("model") == chosen.model.name
+            and _json(version.params) == params
+            and version.data.get("sha256") == training.split.data_sha256
+        ):
+            return version
+    return None
+
+
+def feature_schema(config: ProjectConfig, training: TrainingSet) -> FeatureSchema:
+    """The training features' schema; numeric columns accept missing values when the preparation imputes."""
+    imputed: list[str] = []
+    if config.prepare.impute != "none":
+        imputed = [
+            str(column)
+            for column in training.X.columns
+            if pd.api.types.is_numeric_dtype(training.X[column])
+        ]
+    return FeatureSchema.from_frame(training.X, target=config.data.target, imputed=imputed)
+
+
+def _metrics(config: ProjectConfig, store: Store, chosen: Candidate) -> dict[str, Any]:
+    """The candidate's CV score, and its last recorded test evaluation if it had one."""
+    label, score = display_score(chosen.summary.scoring, chosen.cv_score)
+    metrics: dict[str, Any] = {
+        "cv": {
+            "metric": label,
+            "score": float(score),
+            "std": chosen.summary.display_fold_std(chosen.index),
+            "folds": chosen.summary.n_splits,
+        }
+    }
+    params = _json(chosen.params)
+    looks = [
+        row
+        for row in store.evaluations(config.project)
+        if row.model == chosen.model.name and row.params == params
+    ]
+    if looks:
+        metrics["test"] = json.loads(looks[-1].metrics)
+    return metrics
+
+
+def _json(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=repr)
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    """Params as JSON values (numpy scalars become Python numbers)."""
+    return {name: value.item() if isinstance(value, np.generic) else value for name, value in params.items()}

@@ -1,0 +1,1 @@
+"""Maintain: retraining behind a champion/challenger gate, online snapshots, the cron schedule."""

@@ -1,0 +1,247 @@
+"""A project file turned into work: load and split the data, prepare it, tune every model of the shortlist.
+
+Everything is checked (config, data, estimators, spaces, folds) before the store is opened, so bad
+input leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sklearn.base import is_classifier
+from sklearn.model_selection import check_cv
+from sklearn.pipeline import Pipeline
+
+from hone.config.schema import ModelSpec, ProjectConfig, SearchSettings
+from hone.data.training import TrainingSet, load_training_set, project_preparation
+from hone.errors import ConfigError, SearchError
+from hone.search import GridSearch, RandomSearch
+from hone.search.engine import Progress
+from hone.search.estimators import BaseSearch
+from hone.search.scoring import resolve_scoring
+from hone.search.space import EdgeHit, expanded_grid, find_edges, grid_candidates
+from hone.store.db import Store
+from hone.tune.resolve import resolve_model
+
+ProgressFactory = Callable[[str, "str | None"], "Progress | None"]
+
+
+@dataclass
+class ModelPlan:
+    """One model of the shortlist, resolved and checked, ready to search."""
+
+    spec: ModelSpec
+    settings: SearchSettings
+    estimator: Any
+    space: Any
+    study: str
+
+    def search(self, space: Any, *, store: Store | None, study: str, progress: Progress | None) -> BaseSearch:
+        s = self.settings
+        common = dict(
+            scoring=s.scoring,
+            cv=s.cv,
+            refit=s.refit,
+            n_jobs=s.n_jobs,
+            return_train_score=s.return_train_score,
+            store=store,
+            study=study,
+            progress=progress,
+        )
+        if s.strategy == "random":
+            return RandomSearch(self.estimator, space, n_iter=s.n_iter, random_state=s.random_state, **common)
+        return GridSearch(self.estimator, space, **common)
+
+
+def _study_name(config: ProjectConfig, model: ModelSpec, settings: SearchSettings, data_sha256: str) -> str:
+    # The same project, model, space, settings and data resume the same study; any change starts a new one.
+    described = json.dumps(
+        {
+            "model": model.model_dump(mode="json"),
+            "search": settings.model_dump(mode="json"),
+            "split": config.split.model_dump(mode="json"),
+            "prepare": config.prepare.model_dump(mode="json"),
+            "data": data_sha256,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return f"{config.project}.{model.name}.{hashlib.sha256(described.encode()).hexdigest()[:10]}"
+
+
+def plan_models(config: ProjectConfig, training: TrainingSet, y: Any) -> list[ModelPlan]:
+    return [plan_model(config, model, training, y) for model in config.models]
+
+
+def plan_model(config: ProjectConfig, model: ModelSpec, training: TrainingSet, y: Any) -> ModelPlan:
+    settings = model.effective_search(config.search)
+    estimator, space = resolve_model(model, settings)
+    if settings.strategy == "grid":
+        grid_candidates(space)
+    if settings.prepare_in_folds:
+        estimator, space = _in_pipeline(config, training, estimator, space)
+    _check_scoring_and_folds(config, model, settings, estimator, training.X, y)
+    study = _study_name(config, model, settings, training.split.data_sha256)
+    return ModelPlan(model, settings, estimator, space, study)
+
+
+def _setting_where(config: ProjectConfig, model: ModelSpec, key: str) -> str:
+    overridden = model.search is not None and getattr(model.search, key) is not None
+    return model.where("search", key) if overridden else config.where("search", key)
+
+
+def _check_scoring_and_folds(
+    config: ProjectConfig, model: ModelSpec, settings: SearchSettings, estimator: Any, X: Any, y: Any
+) -> None:
+    try:
+        resolve_scoring(estimator, settings.scoring, settings.refit)
+    except SearchError as error:
+        raise ConfigError(error.message, where=_setting_where(config, model, "scoring")) from None
+    try:
+        list(check_cv(settings.cv, y, classifier=is_classifier(estimator)).split(X, y))
+    except ValueError as error:
+        raise ConfigError(
+            f"cv={settings.cv} cannot split the {len(y)} training rows: {error}",
+            where=_setting_where(config, model, "cv"),
+        ) from None
+
+
+def _in_pipeline(config: ProjectConfig, training: TrainingSet, estimator: Any, space: Any) -> tuple[Any, Any]:
+    preparation = project_preparation(config, training)
+    pipeline = Pipeline([("prepare", preparation), ("model", estimator)])
+
+    def prefixed(part: dict[str, Any]) -> dict[str, Any]:
+        return {f"model__{name}": values for name, values in part.items()}
+
+    return pipeline, [prefixed(p) for p in space] if isinstance(space, list) else prefixed(space)
+
+
+@dataclass
+class ModelOutcome:
+    """One model's searches: the first round and any rounds that widened the grid past its edge."""
+
+    name: str
+    settings: SearchSettings
+    rounds: list[BaseSearch] = field(default_factory=list)
+
+    @property
+    def search(self) -> BaseSearch:
+        """The round whose best candidate scored highest."""
+        return max(self.rounds, key=lambda s: s.best_score_)
+
+    @property
+    def tried(self) -> list[dict[str, Any]]:
+        return [params for search in self.rounds for params in search.cv_results_["params"]]
+
+    @property
+    def edges(self) -> list[EdgeHit]:
+        """Edges of the overall best against every value tried in any round."""
+        return find_edges(self.tried, self.search.best_params_)
+
+
+@dataclass
+class TuneOutcome:
+    run_id: int
+    split_recorded: bool
+    n_train: int
+    n_test: int
+    feature_names: list[str]
+    models: list[ModelOutcome]
+
+
+def tune(
+    config: ProjectConfig,
+    *,
+    progress: ProgressFactory | None = None,
+    expand: bool = False,
+    store: Store | None = None,
+) -> TuneOutcome:
+    """Search every model of the shortlist; persisted fit by fit, so a rerun resumes."""
+    training = load_training_set(config)
+    preparation = project_preparation(config, training)
+    y = training.y.to_numpy()
+    plans = plan_models(config, training, y)
+    # The seed prepares the training set once, then searches on the prepared matrix (cheap either way).
+    prepared = preparation.fit_transform(training.X)
+    names = [str(name) for name in preparation.get_feature_names_out()]
+
+    store = store or Store(config.store_url)
+    split = training.split
+    recorded = store.lock_split(
+        config.project,
+        split.data_sha256,
+        config.split.model_dump(mode="json"),
+        training.n_rows,
+        [int(i) for i in split.test_index],
+        split.test_ids_sha256,
+    )
+    run_id = store.start_run(config.project, "tune")
+    outcomes = []
+    try:
+        for plan in plans:
+            X = training.X if plan.settings.prepare_in_folds else prepared
+            outcomes.append(_tune_model(plan, X, y, store, run_id, progress, expand))
+    except BaseException:
+        store.finish_run(run_id, "interrupted")
+        raise
+    store.finish_run(run_id)
+    return TuneOutcome(run_id, recorded, len(training.X), len(split.test_index), names, outcomes)
+
+
+def search_model(
+    config: ProjectConfig,
+    model: ModelSpec,
+    training: TrainingSet,
+    *,
+    store: Store,
+    progress: ProgressFactory | None = None,
+    command: str = "retrain",
+) -> ModelOutcome:
+    """One shortlist model's configured search (one round) on ``training``, persisted like `hone tune`.
+
+    The study name follows the data, so a rerun on the same rows reads its fits back from the store.
+    """
+    y = training.y.to_numpy()
+    plan = plan_model(config, model, training, y)
+    X: Any = training.X
+    if not plan.settings.prepare_in_folds:
+        preparation = project_preparation(config, training)
+        X = preparation.fit_transform(training.X)
+    run_id = store.start_run(config.project, command)
+    try:
+        outcome = _tune_model(plan, X, y, store, run_id, progress, expand=False)
+    except BaseException:
+        store.finish_run(run_id, "interrupted")
+        raise
+    store.finish_run(run_id)
+    return outcome
+
+
+def _tune_model(
+    plan: ModelPlan, X: Any, y: Any, store: Store, run_id: int, progress: ProgressFactory | None, expand: bool
+) -> ModelOutcome:
+    outcome = ModelOutcome(plan.spec.name, plan.settings)
+    space, study = plan.space, plan.study
+    scoring = plan.settings.scoring if isinstance(plan.settings.scoring, str) else None
+    for round_number in range(1, plan.settings.max_rounds + 1):
+        label = plan.spec.name if round_number == 1 else f"{plan.spec.name} (round {round_number})"
+        search = plan.search(
+            space, store=store, study=study, progress=progress(label, scoring) if progress else None
+        )
+        search.fit(X, y)
+        store.optuna.set_study_user_attr(
+            store.optuna.get_study_id_from_name(study), "hone.model", plan.spec.name
+        )
+        store.add_run_study(run_id, study)
+        outcome.rounds.append(search)
+        if not expand or plan.settings.strategy != "grid" or not outcome.edges:
+            break
+        space = expanded_grid(outcome.edges, outcome.search.best_params_)
+        if all(params in outcome.tried for params in grid_candidates(space)):
+            break  # nothing new to try past the edge (e.g. a count already at 1)
+        study = f"{plan.study}.round{round_number + 1}"
+    return outcome
