@@ -176,17 +176,24 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         self.scorer_ = scoring.scorers if scoring.multimetric else scoring.scorers[SINGLE]
         self.n_fits_computed_ = evaluation.computed
         self.n_fits_reused_ = evaluation.reused
-        if callable(self.refit):
-            index = self.refit(results)
-            if not isinstance(index, Integral) or not 0 <= index < len(candidates):
-                raise SearchError(f"the refit callable returned {index!r}, not a candidate index")
-            self.best_index_ = int(index)
-        elif self.refit is not False or not scoring.multimetric:
-            self.best_index_ = int(results[f"rank_test_{scoring.refit_metric}"].argmin())
-            self.best_score_ = float(results[f"mean_test_{scoring.refit_metric}"][self.best_index_])
-        if hasattr(self, "best_index_"):
+        index = self._best_index(results, scoring)
+        if index is not None:
+            self.best_index_ = index
+            if not callable(self.refit):
+                self.best_score_ = float(results[f"mean_test_{scoring.refit_metric}"][index])
             self.best_params_ = results["params"][self.best_index_]
             self.edges_: list[EdgeHit] = find_edges(candidates, self.best_params_)
+
+    def _best_index(self, results: dict[str, Any], scoring: Scoring) -> int | None:
+        """The candidate refit picks (None: several metrics and no refit), as GridSearchCV picks it."""
+        if callable(self.refit):
+            index = self.refit(results)
+            if not isinstance(index, Integral) or not 0 <= index < len(results["params"]):
+                raise SearchError(f"the refit callable returned {index!r}, not a candidate index")
+            return int(index)
+        if self.refit is not False or not scoring.multimetric:
+            return int(results[f"rank_test_{scoring.refit_metric}"].argmin())
+        return None
 
     def _cv_results(self, evaluation: CandidateEvaluator) -> dict[str, Any]:
         """The final ``cv_results_`` (a strategy may add its own keys, as halving adds ``iter``)."""
