@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state, resample
 from hone.errors import SearchError
 from hone.search.engine import CandidateEvaluator, Progress, Split
 from hone.search.estimators import BaseSearch
+from hone.search.results import last_iteration_best
 from hone.search.space import grid_candidates, sampled_candidates
 
 Params = dict[str, Any]
@@ -239,13 +240,13 @@ class BaseHalving(BaseSearch):
         results = evaluation.results()
         results["iter"] = np.asarray(self._iterations)
         results["n_resources"] = np.asarray(self._resources)
+        # Stored with the study, so a summary read back from the store picks the same best candidate.
+        evaluation.log.note("iter", list(self._iterations))
+        evaluation.log.note("n_resources", [int(r) for r in self._resources])
         return results
 
     def _best_index(self, results: dict[str, Any], scoring: Any) -> int | None:
-        """The best candidate of the last iteration (the others had less resources): sklearn's rule."""
-        last = np.flatnonzero(results["iter"] == results["iter"].max())
-        scores = results["mean_test_score"][last]
-        return int(last[0 if np.isnan(scores).all() else np.nanargmax(scores)])
+        return last_iteration_best(results)
 
     def _strategy(self) -> str:
         return "halving"
