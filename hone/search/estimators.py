@@ -11,10 +11,12 @@ from typing import Any
 import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.callback import CallbackSupportMixin, with_callbacks
 from sklearn.model_selection import check_cv
 from sklearn.utils.metaestimators import available_if
 
 from hone.errors import SearchError
+from hone.search.callbacks import ReportingEvaluator, SearchTasks
 from hone.search.engine import CandidateEvaluator, Progress, SearchJob
 from hone.search.paths.forest import refit_threads
 from hone.search.scoring import SINGLE, Scoring, resolve_scoring
@@ -42,8 +44,12 @@ def _describe(scorer: Any) -> str:
     return text if " at 0x" not in text else f"{type(scorer).__module__}.{type(scorer).__qualname__}"
 
 
-class BaseSearch(MetaEstimatorMixin, BaseEstimator):
-    """Shared engine of the search strategies: strategies only say which candidates to try."""
+class BaseSearch(MetaEstimatorMixin, CallbackSupportMixin, BaseEstimator):
+    """Shared engine of the search strategies: strategies only say which candidates to try.
+
+    ``set_callbacks(...)`` takes scikit-learn's fit callbacks (``sklearn.callback.ProgressBar``, ...),
+    told about the same tasks as with GridSearchCV (see ``hone.search.callbacks``).
+    """
 
     def __init__(
         self,
@@ -74,7 +80,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         self.progress = progress
         self.share = share
 
-    def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
+    def _run_search(self, evaluate_candidates: ReportingEvaluator) -> None:
         """Propose candidates by calling ``evaluate_candidates`` (as in scikit-learn's ``_run_search``)."""
         raise NotImplementedError
 
@@ -85,7 +91,9 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
     def _strategy(self) -> str:
         raise NotImplementedError
 
+    @with_callbacks
     def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> BaseSearch:
+        tasks = SearchTasks(self, X, y, fit_params)
         # Everything that can be wrong with the input is checked before the store is touched.
         scoring = resolve_scoring(self.estimator, self.scoring, self.refit)
         space = self._space_fingerprint()
@@ -102,15 +110,16 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             share=self.share,
         )
-        evaluator = CandidateEvaluator(job, self._trial_log(job, space), self._progress())
+        evaluator = CandidateEvaluator(job, self._trial_log(job, space), tasks.progress(self._progress()))
         try:
-            self._run_search(evaluator)
+            self._run_search(tasks.evaluator(evaluator))
         finally:
             evaluator.close()
         evaluator.check_failures()
         self._finish(job, evaluator)
         if self.refit is not False:
-            self._refit(X, y, fit_params)
+            self._refit(X, y, fit_params, tasks)
+        tasks.finish()
         return self
 
     def _splits(self, X: Any, y: Any, groups: Any) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -199,10 +208,10 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         """The final ``cv_results_`` (a strategy may add its own keys, as halving adds ``iter``)."""
         return evaluation.results()
 
-    def _refit(self, X: Any, y: Any, fit_params: dict[str, Any]) -> None:
+    def _refit(self, X: Any, y: Any, fit_params: dict[str, Any], tasks: SearchTasks) -> None:
         model = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
         start = time.perf_counter()
-        with refit_threads(model, self.n_jobs):
+        with tasks.refitting(model), refit_threads(model, self.n_jobs):
             if y is None:
                 model.fit(X, **fit_params)
             else:
@@ -293,8 +302,9 @@ class GridSearch(BaseSearch):
         self._proposed = self._candidates()  # a bad space is refused before the store is touched
         return self._proposed
 
-    def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
-        evaluate_candidates(self._proposed)
+    def _run_search(self, evaluate_candidates: ReportingEvaluator) -> None:
+        with evaluate_candidates.task("search", len(self._proposed) * self.n_splits_):
+            evaluate_candidates(self._proposed)
 
     def _strategy(self) -> str:
         return "grid"
@@ -347,8 +357,9 @@ class RandomSearch(BaseSearch):
         self._proposed = self._candidates()  # a bad space is refused before the store is touched
         return self._proposed
 
-    def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
-        evaluate_candidates(self._proposed)
+    def _run_search(self, evaluate_candidates: ReportingEvaluator) -> None:
+        with evaluate_candidates.task("search", len(self._proposed) * self.n_splits_):
+            evaluate_candidates(self._proposed)
 
     def _strategy(self) -> str:
         return "random"

@@ -20,6 +20,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state, resample
 
 from hone.errors import SearchError
+from hone.search.callbacks import ReportingEvaluator
 from hone.search.engine import CandidateEvaluator, Progress, Split
 from hone.search.estimators import BaseSearch
 from hone.search.results import last_iteration_best
@@ -195,7 +196,7 @@ class BaseHalving(BaseSearch):
         return candidates, settings, joblib.hash(rows)
 
     # -- the iterations ---------------------------------------------------------------------------------
-    def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
+    def _run_search(self, evaluate_candidates: ReportingEvaluator) -> None:
         candidates = self._proposed
         factor = self.factor
         n_required = 1 + math.floor(math.log(len(candidates), factor))
@@ -211,30 +212,44 @@ class BaseHalving(BaseSearch):
         base_splits = [
             (np.asarray(train), np.asarray(test)) for train, test in evaluate_candidates.job.splits
         ]
-        for iteration in range(n_iterations):
-            power = iteration
-            if self.aggressive_elimination:
-                # Repeat the first resource until enough candidates are gone, then grow as usual.
-                power = max(0, iteration - n_required + n_possible)
-            n_resources = min(int(factor**power * self.min_resources_), self.max_resources_)
-            self.n_resources_.append(n_resources)
-            self.n_candidates_.append(len(candidates))
-            splits = None
-            if self.resource == "n_samples":
-                splits = subsample(base_splits, n_resources / self._n_samples, self.random_state)
-            else:
-                candidates = [{**c, self.resource: n_resources} for c in candidates]
-            start = len(self._iterations)
-            self._iterations += [iteration] * len(candidates)
-            self._resources += [n_resources] * len(candidates)
-            results = evaluate_candidates(candidates, splits)
-            scores = results["mean_test_score"][start:]
-            kept = keep_best(scores, math.ceil(len(candidates) / factor))
-            candidates = [results["params"][start + i] for i in kept]
+        with evaluate_candidates.task("search", n_iterations, leaves=False):
+            for iteration in range(n_iterations):
+                power = iteration
+                if self.aggressive_elimination:
+                    # Repeat the first resource until enough candidates are gone, then grow as usual.
+                    power = max(0, iteration - n_required + n_possible)
+                n_resources = min(int(factor**power * self.min_resources_), self.max_resources_)
+                with evaluate_candidates.task("halving-iteration", len(candidates) * self.n_splits_):
+                    candidates = self._iterate(
+                        evaluate_candidates, candidates, iteration, n_resources, base_splits
+                    )
         self.n_remaining_candidates_ = len(candidates)
         self.n_required_iterations_ = n_required
         self.n_possible_iterations_ = n_possible
         self.n_iterations_ = n_iterations
+
+    def _iterate(
+        self,
+        evaluate_candidates: ReportingEvaluator,
+        candidates: list[Params],
+        iteration: int,
+        n_resources: int,
+        base_splits: list[Split],
+    ) -> list[Params]:
+        """Evaluate the candidates with ``n_resources``; return the best 1/factor of them."""
+        self.n_resources_.append(n_resources)
+        self.n_candidates_.append(len(candidates))
+        splits = None
+        if self.resource == "n_samples":
+            splits = subsample(base_splits, n_resources / self._n_samples, self.random_state)
+        else:
+            candidates = [{**c, self.resource: n_resources} for c in candidates]
+        start = len(self._iterations)
+        self._iterations += [iteration] * len(candidates)
+        self._resources += [n_resources] * len(candidates)
+        results = evaluate_candidates(candidates, splits)
+        kept = keep_best(results["mean_test_score"][start:], math.ceil(len(candidates) / self.factor))
+        return [results["params"][start + i] for i in kept]
 
     def _cv_results(self, evaluation: CandidateEvaluator) -> dict[str, Any]:
         results = evaluation.results()
