@@ -38,14 +38,14 @@ class _Task:
 
 
 class SearchTasks:
-    """The callback contexts of one ``fit`` of a search (the search mixes in CallbackSupportMixin)."""
+    """The callback contexts of one ``fit`` of a search, from its root context (begun here)."""
 
-    def __init__(self, search: Any, X: Any, y: Any, fit_params: dict[str, Any]) -> None:
+    def __init__(self, search: Any, root: Any, X: Any, y: Any, fit_params: dict[str, Any]) -> None:
         self.search = search
         self.X, self.y = X, y
         self.fit_params = fit_params
         self.n_samples = len(y) if y is not None else (X.shape[0] if hasattr(X, "shape") else len(X))
-        self.root = search._init_callback_context(max_subtasks=1 + (search.refit is not False))
+        self.root = root
         self.root.call_on_fit_task_begin(estimator=search, X=X, y=y, metadata=_metadata(fit_params))
         self._open: list[_Task] = []
         self._implicit: _Task | None = None

@@ -93,7 +93,9 @@ class BaseSearch(MetaEstimatorMixin, CallbackSupportMixin, BaseEstimator):
 
     @with_callbacks
     def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> BaseSearch:
-        tasks = SearchTasks(self, X, y, fit_params)
+        # The callbacks' root task: the search, then the refit (sklearn's _init_callback_context hook).
+        root = self._init_callback_context(max_subtasks=1 + (self.refit is not False))
+        tasks = SearchTasks(self, root, X, y, fit_params)
         # Everything that can be wrong with the input is checked before the store is touched.
         scoring = resolve_scoring(self.estimator, self.scoring, self.refit)
         space = self._space_fingerprint()

@@ -62,10 +62,10 @@ def _yields_the_same_folds(cv: Any) -> bool:
 
 
 def _rng_state(random_state: Any) -> Any:
-    """What the draws of a non-integer random_state depend on (an int is its own identity)."""
-    if random_state is None or isinstance(random_state, Integral):
-        return random_state if random_state is not None else ("global", check_random_state(None).get_state())
-    return ("state", check_random_state(random_state).get_state())
+    """What the row draws depend on: an int seed, or the generator's state before any draw."""
+    if isinstance(random_state, Integral):
+        return random_state
+    return check_random_state(random_state).get_state()  # None: numpy's global generator
 
 
 class BaseHalving(BaseSearch):
@@ -148,8 +148,6 @@ class BaseHalving(BaseSearch):
             raise SearchError(
                 f"min_resources_={self.min_resources_} is greater than max_resources_={self.max_resources_}"
             )
-        if self.min_resources_ == 0:
-            raise SearchError("min_resources_ is 0: is X empty?")
 
     def _smallest_resources(self, cv: Any, X: Any, y: Any, groups: Any) -> int:
         value = self.min_resources
