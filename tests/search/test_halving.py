@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 import hone
 from hone.errors import SearchError
+from hone.search.plan import configure, plan
 
 ATTRIBUTES = [
     "n_resources_",
@@ -183,3 +184,21 @@ def test_bad_settings_are_refused_before_the_store_is_touched(tmp_path, rows):
         with pytest.raises(SearchError, match=message):
             search.fit(X, y)
     assert not db.exists()
+
+
+def test_fits_are_shared_within_an_iteration_only(rows):
+    # Over n_estimators, an iteration's candidates share their n_estimators and differ in the rest: the
+    # planner finds no forest prefixes to share (those would span iterations), so each fit runs alone.
+    X, y = rows
+    grid = {"max_features": [1, 3, 5, 8], "min_samples_leaf": [1, 4, 9]}
+    model = RandomForestRegressor(random_state=1)
+    search = hone.HalvingGridSearch(
+        model, grid, resource="n_estimators", max_resources=27, min_resources=3, cv=3
+    ).fit(X, y)
+    for iteration in range(search.n_iterations_):
+        rows_of_iteration = np.flatnonzero(search.cv_results_["iter"] == iteration)
+        params = [search.cv_results_["params"][i] for i in rows_of_iteration]
+        groups = plan(configure(model, params))
+        assert len(groups) == len(params)
+    # A grid over n_estimators itself (no halving) is shared: one forest per fold answers every size.
+    assert len(plan(configure(model, [{"n_estimators": n} for n in (3, 9, 27)]))) == 1
