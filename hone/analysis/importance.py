@@ -99,7 +99,7 @@ class SearchPath:
 
 
 def search_path(candidate: Candidate, training: TrainingSet) -> SearchPath:
-    """The candidate's search path on the training set, as `hone.project.tune` ran it."""
+    """The candidate's search path on the training set, as `hone.tune.tune` ran it."""
     preparation = candidate.pipeline(training)[0]
     prepared = preparation.fit_transform(training.X)
     y = training.y.to_numpy()

@@ -133,7 +133,8 @@ def retrain_report(console: Console, outcome: RetrainOutcome, config: Path) -> N
     console.print(f"data quality of the {len(data.new_rows):,} new rows: {quality}", highlight=False)
     if outcome.search is not None:
         s = outcome.search
-        strategy = "grid search" if s.strategy == "grid" else "randomized search"
+        names = {"grid": "grid search", "halving": "successive halving"}
+        strategy = names.get(s.strategy, "randomized search")
         console.print(
             f"search: {s.model} — {strategy}, {s.n_candidates} candidates × {s.n_splits} folds = "
             f"{s.n_candidates * s.n_splits} fits ({s.computed} fitted now, {s.reused} read from the store); "

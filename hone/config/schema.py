@@ -119,11 +119,16 @@ def _check_refit(value: Any) -> Any:
     return value
 
 
-Strategy = Literal["grid", "random"]
+Strategy = Literal["grid", "random", "halving"]
 Folds = Annotated[int, Field(ge=2)]
 Scoring = Annotated[str | list[str] | None, BeforeValidator(_check_scoring)]
 Refit = Annotated[bool | str, BeforeValidator(_check_refit)]
 Positive = Annotated[int, Field(ge=1)]
+Factor = Annotated[int | float, Field(gt=1)]
+Resources = Positive | Literal["exhaust", "smallest"]  # halving's first resource: a number or a rule
+
+# Settings only successive halving reads: left out of other strategies' study names, which stay as they were.
+HALVING_SETTINGS = ("factor", "resource", "min_resources", "max_resources", "n_candidates")
 
 
 class _Schema(BaseModel):
@@ -279,6 +284,11 @@ class SearchSettings(_Schema):
     return_train_score: bool = False
     prepare_in_folds: bool = False  # true: preparation is fitted inside each fold (no leakage)
     max_rounds: Positive = 3  # budget of rounds for `hone tune --expand`
+    factor: Factor = 3  # halving: keep the best 1/factor of the candidates at each iteration
+    resource: str = "n_samples"  # halving: rows, or an estimator parameter such as n_estimators
+    min_resources: Resources | None = None  # halving: None is scikit-learn's default
+    max_resources: Positive | None = None  # halving: None is every row (resource n_samples only)
+    n_candidates: Positive | Literal["exhaust"] = "exhaust"  # halving over distributions
 
     @model_validator(mode="after")
     def _refit_matches_scoring(self) -> SearchSettings:
@@ -299,6 +309,12 @@ class SearchSettings(_Schema):
             raise ConfigProblem(
                 "refit can name a metric only when scoring is a list; use true or false", ("refit",)
             )
+        if self.strategy == "halving" and isinstance(self.scoring, list):
+            message = "strategy halving ranks candidates by one metric: give one name"
+            raise ConfigProblem(message, ("scoring",))
+        if self.strategy == "halving" and self.resource != "n_samples" and self.max_resources is None:
+            message = f"resource {self.resource!r} needs max_resources (its top value)"
+            raise ConfigProblem(message, ("resource",))
         return self
 
 
@@ -315,6 +331,11 @@ class SearchOverride(_Schema):
     return_train_score: bool | None = None
     prepare_in_folds: bool | None = None
     max_rounds: Positive | None = None
+    factor: Factor | None = None
+    resource: str | None = None
+    min_resources: Resources | None = None
+    max_resources: Positive | None = None
+    n_candidates: Positive | Literal["exhaust"] | None = None
 
 
 def _as_list_of_mappings(value: Any) -> Any:
@@ -397,8 +418,11 @@ class ModelSpec(_Schema):
         return SearchSettings.model_validate(merged)
 
     def space_key(self, strategy: Strategy) -> Literal["grid", "distributions"]:
-        """The key holding the space for ``strategy`` (random samples the grid if no distributions)."""
+        """The key holding the space for ``strategy`` (random samples the grid if no distributions;
+        halving halves the grid if there is one, else the distributions)."""
         if strategy == "random" and self.distributions is not None:
+            return "distributions"
+        if strategy == "halving" and self.grid is None:
             return "distributions"
         return "grid"
 
@@ -640,6 +664,8 @@ class ProjectConfig(_Schema):
                 raise ConfigProblem(
                     "strategy random needs distributions (or a grid to sample from)", ("models", i)
                 )
+            if settings.strategy == "halving" and model.grid is None and model.distributions is None:
+                raise ConfigProblem("strategy halving needs a grid or distributions", ("models", i))
         return self
 
     def _merged_search(self, index: int, model: ModelSpec) -> SearchSettings:

@@ -11,10 +11,12 @@ from typing import Any
 import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.callback import CallbackSupportMixin, with_callbacks
 from sklearn.model_selection import check_cv
 from sklearn.utils.metaestimators import available_if
 
 from hone.errors import SearchError
+from hone.search.callbacks import ReportingEvaluator, SearchTasks
 from hone.search.engine import CandidateEvaluator, Progress, SearchJob
 from hone.search.families.forest import refit_threads
 from hone.search.scoring import SINGLE, Scoring, resolve_scoring
@@ -42,8 +44,12 @@ def _describe(scorer: Any) -> str:
     return text if " at 0x" not in text else f"{type(scorer).__module__}.{type(scorer).__qualname__}"
 
 
-class BaseSearch(MetaEstimatorMixin, BaseEstimator):
-    """Shared engine of the search strategies: strategies only say which candidates to try."""
+class BaseSearch(MetaEstimatorMixin, CallbackSupportMixin, BaseEstimator):
+    """Shared engine of the search strategies: strategies only say which candidates to try.
+
+    ``set_callbacks(...)`` takes scikit-learn's fit callbacks (``sklearn.callback.ProgressBar``, ...),
+    told about the same tasks as with GridSearchCV (see ``hone.search.callbacks``).
+    """
 
     def __init__(
         self,
@@ -74,7 +80,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         self.progress = progress
         self.share = share
 
-    def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
+    def _run_search(self, evaluate_candidates: ReportingEvaluator) -> None:
         """Propose candidates by calling ``evaluate_candidates`` (as in scikit-learn's ``_run_search``)."""
         raise NotImplementedError
 
@@ -85,7 +91,11 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
     def _strategy(self) -> str:
         raise NotImplementedError
 
+    @with_callbacks
     def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> BaseSearch:
+        # The callbacks' root task: the search, then the refit (sklearn's _init_callback_context hook).
+        root = self._init_callback_context(max_subtasks=1 + (self.refit is not False))
+        tasks = SearchTasks(self, root, X, y, fit_params)
         # Everything that can be wrong with the input is checked before the store is touched.
         scoring = resolve_scoring(self.estimator, self.scoring, self.refit)
         space = self._space_fingerprint()
@@ -102,15 +112,16 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             share=self.share,
         )
-        evaluator = CandidateEvaluator(job, self._trial_log(job, space), self._progress())
+        evaluator = CandidateEvaluator(job, self._trial_log(job, space), tasks.progress(self._progress()))
         try:
-            self._run_search(evaluator)
+            self._run_search(tasks.evaluator(evaluator))
         finally:
             evaluator.close()
         evaluator.check_failures()
         self._finish(job, evaluator)
         if self.refit is not False:
-            self._refit(X, y, fit_params)
+            self._refit(X, y, fit_params, tasks)
+        tasks.finish()
         return self
 
     def _splits(self, X: Any, y: Any, groups: Any) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -176,26 +187,33 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         self.scorer_ = scoring.scorers if scoring.multimetric else scoring.scorers[SINGLE]
         self.n_fits_computed_ = evaluation.computed
         self.n_fits_reused_ = evaluation.reused
-        if callable(self.refit):
-            index = self.refit(results)
-            if not isinstance(index, Integral) or not 0 <= index < len(candidates):
-                raise SearchError(f"the refit callable returned {index!r}, not a candidate index")
-            self.best_index_ = int(index)
-        elif self.refit is not False or not scoring.multimetric:
-            self.best_index_ = int(results[f"rank_test_{scoring.refit_metric}"].argmin())
-            self.best_score_ = float(results[f"mean_test_{scoring.refit_metric}"][self.best_index_])
-        if hasattr(self, "best_index_"):
+        index = self._best_index(results, scoring)
+        if index is not None:
+            self.best_index_ = index
+            if not callable(self.refit):
+                self.best_score_ = float(results[f"mean_test_{scoring.refit_metric}"][index])
             self.best_params_ = results["params"][self.best_index_]
             self.edges_: list[EdgeHit] = find_edges(candidates, self.best_params_)
+
+    def _best_index(self, results: dict[str, Any], scoring: Scoring) -> int | None:
+        """The candidate refit picks (None: several metrics and no refit), as GridSearchCV picks it."""
+        if callable(self.refit):
+            index = self.refit(results)
+            if not isinstance(index, Integral) or not 0 <= index < len(results["params"]):
+                raise SearchError(f"the refit callable returned {index!r}, not a candidate index")
+            return int(index)
+        if self.refit is not False or not scoring.multimetric:
+            return int(results[f"rank_test_{scoring.refit_metric}"].argmin())
+        return None
 
     def _cv_results(self, evaluation: CandidateEvaluator) -> dict[str, Any]:
         """The final ``cv_results_`` (a strategy may add its own keys, as halving adds ``iter``)."""
         return evaluation.results()
 
-    def _refit(self, X: Any, y: Any, fit_params: dict[str, Any]) -> None:
+    def _refit(self, X: Any, y: Any, fit_params: dict[str, Any], tasks: SearchTasks) -> None:
         model = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
         start = time.perf_counter()
-        with refit_threads(model, self.n_jobs):
+        with tasks.refitting(model), refit_threads(model, self.n_jobs):
             if y is None:
                 model.fit(X, **fit_params)
             else:
@@ -286,8 +304,9 @@ class GridSearch(BaseSearch):
         self._proposed = self._candidates()  # a bad space is refused before the store is touched
         return self._proposed
 
-    def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
-        evaluate_candidates(self._proposed)
+    def _run_search(self, evaluate_candidates: ReportingEvaluator) -> None:
+        with evaluate_candidates.task("search", len(self._proposed) * self.n_splits_):
+            evaluate_candidates(self._proposed)
 
     def _strategy(self) -> str:
         return "grid"
@@ -340,8 +359,9 @@ class RandomSearch(BaseSearch):
         self._proposed = self._candidates()  # a bad space is refused before the store is touched
         return self._proposed
 
-    def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
-        evaluate_candidates(self._proposed)
+    def _run_search(self, evaluate_candidates: ReportingEvaluator) -> None:
+        with evaluate_candidates.task("search", len(self._proposed) * self.n_splits_):
+            evaluate_candidates(self._proposed)
 
     def _strategy(self) -> str:
         return "random"

@@ -53,6 +53,14 @@ def _store_scores(results: dict[str, Any], key: str, table: np.ndarray, *, split
         results[f"rank_{key}"] = rank_scores(means)
 
 
+def last_iteration_best(results: Mapping[str, Any]) -> int:
+    """Successive halving's best: the highest mean score of the last iteration (the earlier ones had
+    fewer resources); the first of them when all are NaN, as scikit-learn's halving picks."""
+    last = np.flatnonzero(results["iter"] == np.max(results["iter"]))
+    scores = results["mean_test_score"][last]
+    return int(last[0 if np.isnan(scores).all() else np.nanargmax(scores)])
+
+
 def build_cv_results(
     candidates: Sequence[Params],
     folds: Mapping[tuple[int, int], FoldResult],

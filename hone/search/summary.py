@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from hone.errors import StoreError
-from hone.search.results import build_cv_results
+from hone.search.results import build_cv_results, last_iteration_best
 from hone.search.scoring import display_score, lower_is_better
 from hone.search.space import EdgeHit, find_edges
 from hone.search.trials import stored_study
@@ -29,6 +29,8 @@ class SearchSummary:
 
     @property
     def best_index(self) -> int:
+        if "iter" in self.cv_results:
+            return last_iteration_best(self.cv_results)
         return int(self.cv_results[f"rank_test_{self.refit_metric}"].argmin())
 
     @property
@@ -105,6 +107,9 @@ def read_summary(storage: Any, study: str) -> SearchSummary:
         )
     metrics = list(attrs["metrics"])
     results = build_cv_results(candidates, folds, n_splits, metrics, bool(attrs["return_train_score"]))
+    for key in ("iter", "n_resources"):  # successive halving's iterations
+        if len(attrs.get(key, ())) == len(candidates):
+            results[key] = np.asarray(attrs[key])
     refit_metric = attrs["refit_metric"]
     summary = SearchSummary(
         attrs.get("model", study),

@@ -56,6 +56,9 @@ class TrialLog(Protocol):
     def add_candidates(self, candidates: Sequence[Params], start: int) -> None:
         """Candidates ``start``, ``start + 1``, ... join the search (a strategy's next batch)."""
 
+    def note(self, key: str, value: Any) -> None:
+        """Keep something a strategy knows about its candidates (halving: each one's iteration)."""
+
 
 class MemoryTrialLog:
     """No persistence: the default when no store is given."""
@@ -73,6 +76,9 @@ class MemoryTrialLog:
         pass
 
     def add_candidates(self, candidates: Sequence[Params], start: int) -> None:
+        pass
+
+    def note(self, key: str, value: Any) -> None:
         pass
 
 
@@ -131,6 +137,9 @@ class OptunaTrialLog:
             self._distributions.setdefault(name, distribution)
         if len(stored) < start + len(encoded):
             self.storage.set_study_user_attr(self.study_id, "hone.candidates", stored[:start] + encoded)
+
+    def note(self, key: str, value: Any) -> None:
+        self.storage.set_study_user_attr(self.study_id, f"hone.{key}", value)
 
     def _categorical_distributions(self) -> dict[str, Any]:
         # Optuna needs a distribution per parameter; the values actually tried make a categorical one.

@@ -16,10 +16,10 @@ from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 
-from hone.config.schema import ModelSpec, ProjectConfig, SearchSettings
+from hone.config.schema import HALVING_SETTINGS, ModelSpec, ProjectConfig, SearchSettings
 from hone.data.training import TrainingSet, load_training_set, project_preparation
 from hone.errors import ConfigError, SearchError
-from hone.search import GridSearch, RandomSearch
+from hone.search import GridSearch, HalvingGridSearch, HalvingRandomSearch, RandomSearch
 from hone.search.engine import Progress
 from hone.search.estimators import BaseSearch
 from hone.search.scoring import resolve_scoring
@@ -54,7 +54,25 @@ class ModelPlan:
         )
         if s.strategy == "random":
             return RandomSearch(self.estimator, space, n_iter=s.n_iter, random_state=s.random_state, **common)
+        if s.strategy == "halving":
+            return self._halving(space, common)
         return GridSearch(self.estimator, space, **common)
+
+    def _halving(self, space: Any, common: dict[str, Any]) -> BaseSearch:
+        s = self.settings
+        # In a prepare-in-folds pipeline the model's parameters are model__<name>.
+        in_folds = s.prepare_in_folds and s.resource != "n_samples"
+        halving: dict[str, Any] = dict(
+            factor=s.factor,
+            resource=f"model__{s.resource}" if in_folds else s.resource,
+            max_resources=s.max_resources or "auto",
+            random_state=s.random_state,
+        )
+        if s.min_resources is not None:
+            halving["min_resources"] = s.min_resources
+        if self.spec.space_key(s.strategy) == "grid":
+            return HalvingGridSearch(self.estimator, space, **halving, **common)
+        return HalvingRandomSearch(self.estimator, space, n_candidates=s.n_candidates, **halving, **common)
 
 
 def _study_name(config: ProjectConfig, model: ModelSpec, settings: SearchSettings, data_sha256: str) -> str:
@@ -62,7 +80,9 @@ def _study_name(config: ProjectConfig, model: ModelSpec, settings: SearchSetting
     described = json.dumps(
         {
             "model": model.model_dump(mode="json"),
-            "search": settings.model_dump(mode="json"),
+            "search": settings.model_dump(
+                mode="json", exclude=None if settings.strategy == "halving" else set(HALVING_SETTINGS)
+            ),
             "split": config.split.model_dump(mode="json"),
             "prepare": config.prepare.model_dump(mode="json"),
             "data": data_sha256,
@@ -80,7 +100,7 @@ def plan_models(config: ProjectConfig, training: TrainingSet, y: Any) -> list[Mo
 def plan_model(config: ProjectConfig, model: ModelSpec, training: TrainingSet, y: Any) -> ModelPlan:
     settings = model.effective_search(config.search)
     estimator, space = resolve_model(model, settings)
-    if settings.strategy == "grid":
+    if model.space_key(settings.strategy) == "grid" and settings.strategy != "random":
         grid_candidates(space)
     if settings.prepare_in_folds:
         estimator, space = _in_pipeline(config, training, estimator, space)

@@ -175,7 +175,7 @@ def model_space(model: ModelSpec, settings: SearchSettings) -> Space:
     spaces = model.grid if key == "grid" else model.distributions
     if not spaces:
         raise ConfigError(f"strategy {settings.strategy} needs a non-empty {key}", where=model.where())
-    if settings.strategy == "grid":
+    if key == "grid" and settings.strategy != "random":  # grid, or halving over the grid
         return [{name: list(values) for name, values in params.items()} for params in spaces]
     sampled: list[dict[str, Any]] = []
     for index, params in enumerate(spaces):

@@ -1,4 +1,4 @@
-"""`hone.project.tune` on a small project: the preparation inside the folds, and the locked test set."""
+"""`hone.tune.tune` on a small project: the preparation inside the folds, and the locked test set."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ def _printable(value: Any) -> Any:
 
 def seed_lines(console: Console, summary: SearchSummary) -> None:
     """As the seed prints: each candidate's score (RMSE for neg MSE) and params, then the best params."""
-    strategy = "grid search" if summary.strategy == "grid" else "randomized search"
+    names = {"grid": "grid search", "halving": "successive halving"}
+    strategy = names.get(summary.strategy, "randomized search")
     fits = summary.n_candidates * summary.n_splits
     console.print(
         f"[bold]{summary.model}[/bold] — {strategy}, {summary.n_candidates} candidates × {summary.n_splits} "
