@@ -176,6 +176,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator):
         self.scorer_ = scoring.scorers if scoring.multimetric else scoring.scorers[SINGLE]
         self.n_fits_computed_ = evaluation.computed
         self.n_fits_reused_ = evaluation.reused
+        self.n_pruned_ = len(evaluation.pruned)
         if callable(self.refit):
             index = self.refit(results)
             if not isinstance(index, Integral) or not 0 <= index < len(candidates):
