@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING, Any
 from hone.errors import HoneError
 
 if TYPE_CHECKING:
-    from hone.search import GridSearch, RandomSearch
+    from hone.search import GridSearch, RandomSearch, TPESearch
 
 __version__ = "0.1.0"
 
-__all__ = ["GridSearch", "RandomSearch", "HoneError", "__version__"]
+__all__ = ["GridSearch", "RandomSearch", "TPESearch", "HoneError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     # The search classes pull in scikit-learn's model selection (about 2 s to import): commands that
     # only serve, predict or monitor should not pay for it at start-up.
-    if name in ("GridSearch", "RandomSearch"):
+    if name in ("GridSearch", "RandomSearch", "TPESearch"):
         from hone import search
 
         return getattr(search, name)
