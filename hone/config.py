@@ -217,7 +217,7 @@ def _check_refit(value: Any) -> Any:
     return value
 
 
-Strategy = Literal["grid", "random"]
+Strategy = Literal["grid", "random", "tpe"]
 Folds = Annotated[int, Field(ge=2)]
 Scoring = Annotated[str | list[str] | None, BeforeValidator(_check_scoring)]
 Refit = Annotated[bool | str, BeforeValidator(_check_refit)]
@@ -371,6 +371,7 @@ class SearchSettings(_Schema):
     scoring: Scoring = None  # None: the estimator's own score method
     refit: Refit = True
     n_iter: Positive = 10  # random only
+    n_trials: Positive = 20  # tpe only
     random_state: int | None = None
     n_jobs: int | None = None
     return_train_score: bool = False
@@ -407,6 +408,7 @@ class SearchOverride(_Schema):
     scoring: Scoring = None
     refit: Refit | None = None
     n_iter: Positive | None = None
+    n_trials: Positive | None = None
     random_state: int | None = None
     n_jobs: int | None = None
     return_train_score: bool | None = None
@@ -494,8 +496,8 @@ class ModelSpec(_Schema):
         return SearchSettings.model_validate(merged)
 
     def space_key(self, strategy: Strategy) -> Literal["grid", "distributions"]:
-        """The key holding the space for ``strategy`` (random samples the grid if no distributions)."""
-        if strategy == "random" and self.distributions is not None:
+        """The key holding the space for ``strategy`` (random and tpe sample the grid if no distributions)."""
+        if strategy in ("random", "tpe") and self.distributions is not None:
             return "distributions"
         return "grid"
 
@@ -730,12 +732,11 @@ class ProjectConfig(_Schema):
             names.add(model.name)
             settings = self._merged_search(i, model)
             if settings.strategy == "grid" and model.grid is None:
-                hint = " (distributions are only sampled by strategy random)" if model.distributions else ""
+                hint = " (distributions are only sampled by random and tpe)" if model.distributions else ""
                 raise _Problem(f"strategy grid needs a grid: param -> list of values{hint}", ("models", i))
-            if settings.strategy == "random" and model.grid is None and model.distributions is None:
-                raise _Problem(
-                    "strategy random needs distributions (or a grid to sample from)", ("models", i)
-                )
+            if settings.strategy in ("random", "tpe") and model.grid is None and model.distributions is None:
+                problem = f"strategy {settings.strategy} needs distributions (or a grid to sample from)"
+                raise _Problem(problem, ("models", i))
         return self
 
     def _merged_search(self, index: int, model: ModelSpec) -> SearchSettings:

@@ -37,6 +37,8 @@ from hone.search.engine import Progress
 from hone.search.estimators import BaseSearch
 from hone.search.scoring import resolve_scoring
 from hone.search.space import EdgeHit, expanded_grid, find_edges, grid_candidates
+from hone.search.tpe import TPESearch
+from hone.search.tpe_space import tpe_space
 from hone.space_spec import resolve_model
 from hone.store.db import Store
 
@@ -125,6 +127,9 @@ class ModelPlan:
         )
         if s.strategy == "random":
             return RandomSearch(self.estimator, space, n_iter=s.n_iter, random_state=s.random_state, **common)
+        if s.strategy == "tpe":
+            seed = s.random_state
+            return TPESearch(self.estimator, space, n_trials=s.n_trials, random_state=seed, **common)
         return GridSearch(self.estimator, space, **common)
 
 
@@ -153,6 +158,11 @@ def plan_model(config: ProjectConfig, model: ModelSpec, training: TrainingSet, y
     estimator, space = resolve_model(model, settings)
     if settings.strategy == "grid":
         grid_candidates(space)
+    if settings.strategy == "tpe":
+        try:
+            tpe_space(space)  # norm / expon parse, but TPE cannot sample them
+        except SearchError as error:
+            raise ConfigError(error.message, where=model.where(model.space_key("tpe"))) from None
     if settings.prepare_in_folds:
         estimator, space = _in_pipeline(config, training, estimator, space)
     _check_scoring_and_folds(config, model, settings, estimator, training.X, y)
