@@ -38,10 +38,11 @@ class TPESearch(BaseSearch):
     point twice. The first ``n_startup_trials`` candidates are sampled at random (TPE's start-up) and
     always run every fold.
 
-    Pruning (``prune=True``), the best-case completion rule: a later candidate runs its first
-    ``prune_after`` folds; each fold it has not run is then given the best score any candidate has
-    reached on that fold, and if the mean over all folds is not strictly above the best complete
-    candidate's mean, it can never win and stops there (a NaN first fold stops it too). Pruned
+    Pruning (``prune=True``), the best-case completion rule: a later candidate first runs
+    ``prune_after`` folds (default: half of the folds, rounded up). Each fold it has not run is then
+    given the best score any candidate has reached on any fold so far; if the mean over all folds is
+    not strictly above the best complete candidate's mean, it cannot win without beating that record
+    and stops there (a NaN on a fold it ran stops it too; see ``hone.search.pruning``). Pruned
     candidates are PRUNED trials in the store; in ``cv_results_`` their missing folds are NaN, they
     rank last and ``pruned`` is True; ``n_pruned_`` counts them. TPE optimizes the refit metric (the
     first metric when ``refit`` does not name one).
@@ -59,7 +60,7 @@ class TPESearch(BaseSearch):
         n_trials: int = 20,
         timeout: float | None = None,
         prune: bool = True,
-        prune_after: int = 1,
+        prune_after: int | None = None,
         n_startup_trials: int = 10,
         scoring: Any = None,
         n_jobs: int | None = None,
@@ -118,6 +119,8 @@ class TPESearch(BaseSearch):
     def _check_settings(self) -> None:
         for name in ("n_trials", "prune_after"):
             value = getattr(self, name)
+            if name == "prune_after" and value is None:
+                continue
             if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
                 raise SearchError(f"{name} must be a positive integer, got {value!r}")
         startup = self.n_startup_trials
@@ -134,7 +137,7 @@ class TPESearch(BaseSearch):
 
     def _splits(self, X: Any, y: Any, groups: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         splits = super()._splits(X, y, groups)
-        if self.prune and self.prune_after >= len(splits):
+        if self.prune and self.prune_after is not None and self.prune_after >= len(splits):
             raise SearchError(
                 f"prune_after={self.prune_after} leaves no fold to skip with {len(splits)} folds; "
                 f"use prune_after < {len(splits)} or prune=False"
@@ -163,7 +166,7 @@ class TPESearch(BaseSearch):
         """A batch on its first folds, pruned by the rule, the survivors on the rest of their folds."""
         if not self.prune or indices[-1] < self.n_startup_trials:
             return evaluate(candidates)
-        first = list(range(self.prune_after))
+        first = list(range(self._folds_before_pruning(evaluate.n_splits)))
         results = evaluate(candidates, folds=first)
         evaluate.prune(
             [
@@ -173,6 +176,9 @@ class TPESearch(BaseSearch):
             ]
         )
         return evaluate.evaluate_folds([i for i in indices if i not in evaluate.pruned])
+
+    def _folds_before_pruning(self, n_splits: int) -> int:
+        return self.prune_after if self.prune_after is not None else (n_splits + 1) // 2
 
     def _cv_results(self, evaluation: CandidateEvaluator) -> dict[str, Any]:
         results = evaluation.results()
