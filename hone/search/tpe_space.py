@@ -109,4 +109,5 @@ def _from_scipy(frozen: Any, where: str) -> BaseDistribution:
     # loguniform with loc != 0 is not log-uniform on its support: its geometric mean is not its median.
     if kind in ("loguniform", "reciprocal") and math.isclose(frozen.cdf(math.sqrt(low * high)), 0.5):
         return FloatDistribution(low, high, log=True)
-    raise SearchError(f"{where}: TPE cannot sample scipy.stats {kind}{frozen.args}; use {SUPPORTED}")
+    arguments = ", ".join([repr(a) for a in frozen.args] + [f"{k}={v!r}" for k, v in frozen.kwds.items()])
+    raise SearchError(f"{where}: TPE cannot sample scipy.stats {kind}({arguments}); use {SUPPORTED}")
