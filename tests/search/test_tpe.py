@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from rich.console import Console
 from scipy.stats import loguniform, norm, randint, uniform
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestRegressor
@@ -24,6 +25,8 @@ from sklearn.tree import DecisionTreeRegressor
 
 import hone
 from hone.errors import SearchError
+from hone.render import seed_lines
+from hone.search.summary import read_summary
 
 RIDGE = {"alpha": loguniform(1e-3, 1e6), "fit_intercept": [True, False]}
 
@@ -114,6 +117,16 @@ def test_scores_equal_cross_validate_and_pruned_candidates_never_win(small, tmp_
     state = optuna.trial.TrialState
     assert {i for i, s in states.items() if s == state.PRUNED} == set(np.flatnonzero(pruned))
     assert {i for i, s in states.items() if s == state.COMPLETE} == set(np.flatnonzero(~pruned))
+
+    # Read back from the store (`hone results`): the same pruned candidates, the same best.
+    summary = read_summary(optuna.storages.RDBStorage(f"sqlite:///{db}"), "ridge")
+    np.testing.assert_array_equal(summary.cv_results["pruned"], pruned)
+    assert (summary.n_pruned, summary.best_index) == (search.n_pruned_, search.best_index_)
+    console = Console(record=True, width=200)
+    seed_lines(console, summary)
+    printed = console.export_text()
+    assert f"{len(pruned)} candidates × 5 folds, {search.n_pruned_} pruned after their first folds" in printed
+    assert printed.count("\npruned {") == search.n_pruned_
 
 
 def test_without_pruning_every_candidate_runs_every_fold(small):
