@@ -32,7 +32,8 @@ class TPESearch(BaseSearch):
 
     ``param_distributions``: a dict (or a list of dicts, a conditional space) of lists of values,
     ``scipy.stats`` ``randint`` / ``uniform`` / ``loguniform``, or Optuna distributions.
-    ``n_trials`` candidates at most, fewer when ``timeout`` seconds have passed before a batch starts.
+    ``n_trials`` candidates at most, fewer when ``timeout`` seconds have passed before a batch starts
+    (the first batch always runs).
     Each batch holds ``max(1, effective n_jobs)`` candidates, asked together: the sampler's constant
     liar counts the ones still running as the worst score, so one batch does not propose the same
     point twice. The first ``n_startup_trials`` candidates are sampled at random (TPE's start-up) and
@@ -150,8 +151,8 @@ class TPESearch(BaseSearch):
         started = time.monotonic()
         proposed = 0
         while proposed < self.n_trials:
-            if self.timeout is not None and time.monotonic() - started >= self.timeout:
-                break
+            if proposed and self.timeout is not None and time.monotonic() - started >= self.timeout:
+                break  # the first batch always runs: a search needs a best candidate
             trials = [study.ask() for _ in range(min(self._batch_size, self.n_trials - proposed))]
             indices = list(range(proposed, proposed + len(trials)))
             proposed += len(trials)

@@ -156,6 +156,12 @@ def test_rerun_with_a_store_refits_nothing_and_more_trials_continue(small, tmp_p
     assert longer.n_fits_computed_ > 0
 
 
+def test_timeout_stops_before_the_next_batch_but_the_first_one_runs(small):
+    X, y = small
+    search = ridge_search(n_jobs=1, timeout=1e-9).fit(X, y)
+    assert len(search.cv_results_["params"]) == 1 and search.best_index_ == 0
+
+
 def test_conditional_space_picks_a_sub_space_then_its_params(small):
     X, y = small
     pipeline = Pipeline([("model", Ridge())])
