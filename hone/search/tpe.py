@@ -25,6 +25,7 @@ from hone.search.engine import CandidateEvaluator, Progress
 from hone.search.estimators import BaseSearch
 from hone.search.pruning import cannot_win
 from hone.search.tpe_space import Space, ask, tpe_space
+from hone.store.trials import encode_params
 
 
 class TPESearch(BaseSearch):
@@ -32,8 +33,9 @@ class TPESearch(BaseSearch):
 
     ``param_distributions``: a dict (or a list of dicts, a conditional space) of lists of values,
     ``scipy.stats`` ``randint`` / ``uniform`` / ``loguniform``, or Optuna distributions.
-    ``n_trials`` candidates at most, fewer when ``timeout`` seconds have passed before a batch starts
-    (the first batch always runs).
+    ``n_trials`` proposals at most, fewer when ``timeout`` seconds have passed before a batch starts
+    (the first batch always runs). A proposal equal to an earlier candidate is told that candidate's
+    result and not fitted again, so ``cv_results_`` may hold fewer than ``n_trials`` candidates.
     Each batch holds ``max(1, effective n_jobs)`` candidates, asked together: the sampler's constant
     liar counts the ones still running as the worst score, so one batch does not propose the same
     point twice. The first ``n_startup_trials`` candidates are sampled at random (TPE's start-up) and
@@ -148,25 +150,39 @@ class TPESearch(BaseSearch):
     def _run_search(self, evaluate_candidates: CandidateEvaluator) -> None:
         study = _sampler_study(self._seed, self.n_startup_trials)
         metric = evaluate_candidates.job.scoring.refit_metric
+        known: dict[str, int] = {}  # a candidate's encoded params -> its index
         started = time.monotonic()
-        proposed = 0
-        while proposed < self.n_trials:
-            if proposed and self.timeout is not None and time.monotonic() - started >= self.timeout:
+        asked = 0
+        while asked < self.n_trials:
+            if asked and self.timeout is not None and time.monotonic() - started >= self.timeout:
                 break  # the first batch always runs: a search needs a best candidate
-            trials = [study.ask() for _ in range(min(self._batch_size, self.n_trials - proposed))]
-            indices = list(range(proposed, proposed + len(trials)))
-            proposed += len(trials)
-            candidates = [ask(trial, self._space) for trial in trials]
-            results = self._evaluate(evaluate_candidates, candidates, indices, metric)
+            trials = [study.ask() for _ in range(min(self._batch_size, self.n_trials - asked))]
+            asked += len(trials)
+            # TPE may propose a candidate again (often in small categorical spaces): it is told the
+            # earlier result instead of being fitted twice.
+            fresh: list[dict[str, Any]] = []
+            indices = []
+            for trial in trials:
+                params = ask(trial, self._space)
+                key = encode_params(params)
+                if key not in known:
+                    known[key] = len(evaluate_candidates.candidates) + len(fresh)
+                    fresh.append(params)
+                indices.append(known[key])
+            if fresh:
+                start = len(evaluate_candidates.candidates)
+                self._evaluate(evaluate_candidates, fresh, list(range(start, start + len(fresh))), metric)
+            results = evaluate_candidates.results()
             for index, trial in zip(indices, trials, strict=True):
                 _tell(study, trial, results, index, metric, index in evaluate_candidates.pruned)
 
     def _evaluate(
         self, evaluate: CandidateEvaluator, candidates: list[dict[str, Any]], indices: list[int], metric: str
-    ) -> dict[str, Any]:
+    ) -> None:
         """A batch on its first folds, pruned by the rule, the survivors on the rest of their folds."""
         if not self.prune or indices[-1] < self.n_startup_trials:
-            return evaluate(candidates)
+            evaluate(candidates)
+            return
         first = list(range(self._folds_before_pruning(evaluate.n_splits)))
         results = evaluate(candidates, folds=first)
         evaluate.prune(
@@ -176,7 +192,7 @@ class TPESearch(BaseSearch):
                 if i >= self.n_startup_trials and cannot_win(results, i, metric, first, evaluate.n_splits)
             ]
         )
-        return evaluate.evaluate_folds([i for i in indices if i not in evaluate.pruned])
+        evaluate.evaluate_folds([i for i in indices if i not in evaluate.pruned])
 
     def _folds_before_pruning(self, n_splits: int) -> int:
         return self.prune_after if self.prune_after is not None else (n_splits + 1) // 2

@@ -156,6 +156,18 @@ def test_rerun_with_a_store_refits_nothing_and_more_trials_continue(small, tmp_p
     assert longer.n_fits_computed_ > 0
 
 
+def test_a_repeated_proposal_is_told_the_earlier_result_not_fitted_again(small):
+    X, y = small
+    alphas = [0.01, 1.0, 100.0]
+    search = hone.TPESearch(
+        Ridge(), {"alpha": alphas}, n_trials=10, n_startup_trials=2, cv=3, scoring="r2", random_state=0
+    ).fit(X, y)
+    tried = [p["alpha"] for p in search.cv_results_["params"]]
+    assert sorted(tried) == alphas, "ten proposals over three values: each value once"
+    assert search.n_fits_computed_ == 3 * 3 - 1 * search.n_pruned_
+    assert_cross_validate_scores(search, X, y, 3)
+
+
 def test_timeout_stops_before_the_next_batch_but_the_first_one_runs(small):
     X, y = small
     search = ridge_search(n_jobs=1, timeout=1e-9).fit(X, y)
