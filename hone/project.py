@@ -32,12 +32,11 @@ from hone.data import (
 )
 from hone.data.split import positions_sha256
 from hone.errors import ConfigError, SearchError
-from hone.search import GridSearch, RandomSearch
+from hone.search import GridSearch, RandomSearch, TPESearch
 from hone.search.engine import Progress
 from hone.search.estimators import BaseSearch
 from hone.search.scoring import resolve_scoring
 from hone.search.space import EdgeHit, expanded_grid, find_edges, grid_candidates
-from hone.search.tpe import TPESearch
 from hone.search.tpe_space import tpe_space
 from hone.space_spec import resolve_model
 from hone.store.db import Store
@@ -128,8 +127,9 @@ class ModelPlan:
         if s.strategy == "random":
             return RandomSearch(self.estimator, space, n_iter=s.n_iter, random_state=s.random_state, **common)
         if s.strategy == "tpe":
-            seed = s.random_state
-            return TPESearch(self.estimator, space, n_trials=s.n_trials, random_state=seed, **common)
+            return TPESearch(
+                self.estimator, space, n_trials=s.n_trials, random_state=s.random_state, **common
+            )
         return GridSearch(self.estimator, space, **common)
 
 
