@@ -18,6 +18,7 @@ from rich.console import Console
 from scipy.stats import loguniform, norm, randint, uniform
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestRegressor
+from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, cross_validate
 from sklearn.pipeline import Pipeline
@@ -168,6 +169,22 @@ def test_a_repeated_proposal_is_told_the_earlier_result_not_fitted_again(small):
     assert_cross_validate_scores(search, X, y, 3)
 
 
+def test_a_failed_first_fold_is_pruned_and_the_sampler_moves_on(small):
+    X, y = small
+    # Ridge's lbfgs solver refuses positive=False: every fit with it fails and scores NaN.
+    space = {"solver": ["auto", "lbfgs"], "alpha": loguniform(1e-2, 1e2)}
+    search = hone.TPESearch(Ridge(), space, n_trials=12, n_startup_trials=4, cv=3, random_state=0)
+    with pytest.warns(FitFailedWarning):
+        search.fit(X, y)
+    results = search.cv_results_
+    failed = np.array([p["solver"] == "lbfgs" for p in results["params"]])
+    assert failed[4:].any(), "the space should propose lbfgs after the start-up"
+    late = np.arange(len(failed)) >= 4
+    assert results["pruned"][failed & late].all() and not results["pruned"][~late].any()
+    assert np.isnan(results["split0_test_score"][failed]).all()
+    assert results["params"][search.best_index_]["solver"] == "auto"
+
+
 def test_timeout_stops_before_the_next_batch_but_the_first_one_runs(small):
     X, y = small
     search = ridge_search(n_jobs=1, timeout=1e-9).fit(X, y)
@@ -237,6 +254,7 @@ import sys
 import numpy as np
 from scipy.stats import randint
 from sklearn.ensemble import RandomForestRegressor
+from sklearn.exceptions import FitFailedWarning
 import hone
 
 X, y = np.load(sys.argv[1]), np.load(sys.argv[2])
