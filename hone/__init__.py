@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from hone.errors import HoneError
 
 if TYPE_CHECKING:
-    from hone.search import GridSearch, HalvingGridSearch, HalvingRandomSearch, RandomSearch
+    from hone.search import GridSearch, HalvingGridSearch, HalvingRandomSearch, RandomSearch, TPESearch
 
 __version__ = "0.1.0"
 
@@ -16,6 +16,7 @@ __all__ = [
     "RandomSearch",
     "HalvingGridSearch",
     "HalvingRandomSearch",
+    "TPESearch",
     "HoneError",
     "__version__",
 ]
@@ -24,7 +25,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The search classes pull in scikit-learn's model selection (about 2 s to import): commands that
     # only serve, predict or monitor should not pay for it at start-up.
-    if name in ("GridSearch", "RandomSearch", "HalvingGridSearch", "HalvingRandomSearch"):
+    if name in ("GridSearch", "RandomSearch", "HalvingGridSearch", "HalvingRandomSearch", "TPESearch"):
         from hone import search
 
         return getattr(search, name)

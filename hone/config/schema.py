@@ -119,7 +119,7 @@ def _check_refit(value: Any) -> Any:
     return value
 
 
-Strategy = Literal["grid", "random", "halving"]
+Strategy = Literal["grid", "random", "halving", "tpe"]
 Folds = Annotated[int, Field(ge=2)]
 Scoring = Annotated[str | list[str] | None, BeforeValidator(_check_scoring)]
 Refit = Annotated[bool | str, BeforeValidator(_check_refit)]
@@ -279,6 +279,7 @@ class SearchSettings(_Schema):
     scoring: Scoring = None  # None: the estimator's own score method
     refit: Refit = True
     n_iter: Positive = 10  # random only
+    n_trials: Positive = 20  # tpe only
     random_state: int | None = None
     n_jobs: int | None = None
     return_train_score: bool = False
@@ -326,6 +327,7 @@ class SearchOverride(_Schema):
     scoring: Scoring = None
     refit: Refit | None = None
     n_iter: Positive | None = None
+    n_trials: Positive | None = None
     random_state: int | None = None
     n_jobs: int | None = None
     return_train_score: bool | None = None
@@ -418,9 +420,9 @@ class ModelSpec(_Schema):
         return SearchSettings.model_validate(merged)
 
     def space_key(self, strategy: Strategy) -> Literal["grid", "distributions"]:
-        """The key holding the space for ``strategy`` (random samples the grid if no distributions;
+        """The key holding the space for ``strategy`` (random and tpe sample the grid if no distributions;
         halving halves the grid if there is one, else the distributions)."""
-        if strategy == "random" and self.distributions is not None:
+        if strategy in ("random", "tpe") and self.distributions is not None:
             return "distributions"
         if strategy == "halving" and self.grid is None:
             return "distributions"
@@ -657,13 +659,12 @@ class ProjectConfig(_Schema):
             names.add(model.name)
             settings = self._merged_search(i, model)
             if settings.strategy == "grid" and model.grid is None:
-                hint = " (distributions are only sampled by strategy random)" if model.distributions else ""
+                hint = " (distributions are only sampled by random and tpe)" if model.distributions else ""
                 message = f"strategy grid needs a grid: param -> list of values{hint}"
                 raise ConfigProblem(message, ("models", i))
-            if settings.strategy == "random" and model.grid is None and model.distributions is None:
-                raise ConfigProblem(
-                    "strategy random needs distributions (or a grid to sample from)", ("models", i)
-                )
+            if settings.strategy in ("random", "tpe") and model.grid is None and model.distributions is None:
+                problem = f"strategy {settings.strategy} needs distributions (or a grid to sample from)"
+                raise ConfigProblem(problem, ("models", i))
             if settings.strategy == "halving" and model.grid is None and model.distributions is None:
                 raise ConfigProblem("strategy halving needs a grid or distributions", ("models", i))
         return self

@@ -96,10 +96,10 @@ class SearchTasks:
         context.call_on_fit_task_begin(estimator=self.search, **rows)
         context.call_on_fit_task_end(estimator=self.search, **rows)
 
-    def batch_ends(self, candidates: range) -> None:
+    def batch_ends(self, candidates: Sequence[int], folds: Sequence[int] | None = None) -> None:
         # Fits read back from the store were not announced while the batch ran.
         for candidate in candidates:
-            for fold in range(len(self._splits)):
+            for fold in range(len(self._splits)) if folds is None else folds:
                 self.leaf(candidate, fold)
 
     @contextmanager
@@ -145,11 +145,36 @@ class ReportingEvaluator:
         ``_run_search`` opens subcontexts; ``leaves``: the fits of the batches inside are its children."""
         return self.tasks.task(name, max_subtasks, first=len(self.evaluator.candidates), leaves=leaves)
 
-    def __call__(self, candidates: Sequence[Params], splits: Sequence[Split] | None = None) -> dict[str, Any]:
+    @property
+    def candidates(self) -> list[Params]:
+        return self.evaluator.candidates
+
+    @property
+    def pruned(self) -> set[int]:
+        return self.evaluator.pruned
+
+    def results(self) -> dict[str, Any]:
+        return self.evaluator.results()
+
+    def prune(self, indices: Sequence[int]) -> None:
+        self.evaluator.prune(indices)
+
+    def __call__(
+        self,
+        candidates: Sequence[Params],
+        splits: Sequence[Split] | None = None,
+        folds: Sequence[int] | None = None,
+    ) -> dict[str, Any]:
         first = len(self.evaluator.candidates)
         self.tasks.batch_begins(list(splits) if splits is not None else list(self.job.splits))
-        results = self.evaluator(candidates, splits)
-        self.tasks.batch_ends(range(first, first + len(candidates)))
+        results = self.evaluator(candidates, splits, folds)
+        self.tasks.batch_ends(range(first, first + len(candidates)), folds)
+        return results
+
+    def evaluate_folds(self, indices: Sequence[int], folds: Sequence[int] | None = None) -> dict[str, Any]:
+        """The engine's ``evaluate_folds`` (a pruning strategy's second pass), its fits told as leaves."""
+        results = self.evaluator.evaluate_folds(indices, folds)
+        self.tasks.batch_ends(indices, folds)
         return results
 
 

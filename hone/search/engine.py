@@ -86,7 +86,8 @@ class CandidateEvaluator:
     Each call plans, shares, fits (or reads from the trial log), stores and scores a batch of
     candidates and returns ``cv_results_`` of every candidate so far, so a strategy decides what to
     try next from everything it has seen. A batch may bring its own folds (halving's subsampled rows);
-    candidates are numbered across batches in the order they arrive.
+    candidates are numbered across batches in the order they arrive. A call may evaluate only some
+    folds (pruning): ``evaluate_folds`` completes the others later, ``prune`` gives up on a candidate.
     """
 
     def __init__(self, job: SearchJob, log: TrialLog, progress: Progress | None = None) -> None:
@@ -98,7 +99,9 @@ class CandidateEvaluator:
         self.computed = 0
         self.reused = 0
         self._batches: list[_Batch] = []
-        self._scores: dict[int, list[float]] = {}
+        self.seen: set[tuple[int, int]] = set()  # the folds this run has evaluated or read back
+        self.pruned: set[int] = set()
+        self._n_seen: dict[int, int] = {}
         self._started = False
         self.best: float | None = None
 
@@ -106,7 +109,13 @@ class CandidateEvaluator:
     def n_splits(self) -> int:
         return len(self.job.splits)
 
-    def __call__(self, candidates: Sequence[Params], splits: Sequence[Split] | None = None) -> dict[str, Any]:
+    def __call__(
+        self,
+        candidates: Sequence[Params],
+        splits: Sequence[Split] | None = None,
+        folds: Sequence[int] | None = None,
+    ) -> dict[str, Any]:
+        """Add a batch of candidates and evaluate them on ``folds`` (default: every fold)."""
         batch_splits = list(splits) if splits is not None else list(self.job.splits)
         if len(batch_splits) != self.n_splits:
             raise SearchError(f"a batch must use {self.n_splits} folds, got {len(batch_splits)}")
@@ -114,19 +123,31 @@ class CandidateEvaluator:
         self.candidates.extend(candidates)
         self._batches.append(batch)
         self.log.add_candidates(list(candidates), batch.start)
-        indices = range(batch.start, batch.stop)
-        stored = [key for key in self.folds if key[0] in indices]
-        for key in sorted(stored):
+        return self.evaluate_folds(range(batch.start, batch.stop), folds)
+
+    def evaluate_folds(self, indices: Sequence[int], folds: Sequence[int] | None = None) -> dict[str, Any]:
+        """Evaluate candidates already proposed on ``folds`` (default: every fold they still lack).
+
+        Folds in the trial log are read back, the others fitted; returns ``cv_results_`` as a call does.
+        """
+        wanted = range(self.n_splits) if folds is None else list(folds)
+        if any(not 0 <= fold < self.n_splits for fold in wanted):
+            raise SearchError(f"folds must be between 0 and {self.n_splits - 1}, got {list(wanted)}")
+        keys = [(i, fold) for i in indices for fold in wanted if (i, fold) not in self.seen]
+        stored = [key for key in keys if key in self.folds]
+        for key in stored:
             self._tally(self.folds[key])
         self.reused += len(stored)
-        self._announce(len(candidates) * self.n_splits, len(stored))
-        tasks = self._tasks(batch)
+        self._announce(len(keys), len(stored))
+        missing = {key for key in keys if key not in self.folds}
+        tasks = [task for batch in self._batches for task in self._tasks(batch, missing)]
+        tasks.sort(key=lambda task: -task[1].cost)  # largest first: no core idles at the tail
         if tasks:
             parallel = Parallel(n_jobs=self.job.n_jobs, return_as="generator_unordered")
             job = self.job
             runs = (
                 delayed(_run_task)(group, self._context(batch, fold), job.X, job.y, *batch.splits[fold])
-                for group, fold in tasks
+                for batch, group, fold in tasks
             )
             for results in parallel(runs):
                 for result in results:
@@ -137,10 +158,17 @@ class CandidateEvaluator:
                     self.progress.advance(result, self.best)
         return self.results()
 
+    def prune(self, indices: Sequence[int]) -> None:
+        """Stop candidates for good: their missing folds stay NaN, the trial log marks them pruned."""
+        for index in indices:
+            self.pruned.add(index)
+            self.log.prune(index)
+
     def results(self) -> dict[str, Any]:
         """``cv_results_`` of every candidate evaluated so far."""
+        seen = {key: self.folds[key] for key in self.seen}
         return build_cv_results(
-            self.candidates, self.folds, self.n_splits, self.job.scoring.names, self.job.return_train_score
+            self.candidates, seen, self.n_splits, self.job.scoring.names, self.job.return_train_score
         )
 
     def close(self) -> None:
@@ -148,7 +176,7 @@ class CandidateEvaluator:
 
     def check_failures(self) -> None:
         """Raise when every fit failed, warn (as scikit-learn does) when some did."""
-        _warn_failures({key: r for key, r in self.folds.items() if key[0] < len(self.candidates)})
+        _warn_failures({key: self.folds[key] for key in self.seen})
 
     def _announce(self, total: int, done: int) -> None:
         if not self._started:
@@ -160,25 +188,26 @@ class CandidateEvaluator:
             grow(total, done)
 
     def _tally(self, result: FoldResult) -> None:
-        scores = self._scores.setdefault(result.candidate, [])
-        scores.append(result.test_scores[self.job.scoring.refit_metric])
-        if len(scores) == self.n_splits:
-            mean = float(np.mean(scores))
+        self.seen.add((result.candidate, result.fold))
+        count = self._n_seen[result.candidate] = self._n_seen.get(result.candidate, 0) + 1
+        if count == self.n_splits:
+            metric = self.job.scoring.refit_metric
+            mean = float(np.mean([self.folds[result.candidate, f].test_scores[metric] for f in range(count)]))
             self.log.complete(result.candidate, mean)
             if math.isfinite(mean) and (self.best is None or mean > self.best):
                 self.best = mean
 
-    def _tasks(self, batch: _Batch) -> list[tuple[Group, int]]:
-        """One task per (group of shareable candidates, fold) still to fit; largest first (no idle core)."""
-        indices = list(range(batch.start, batch.stop))
-        models = configure(self.job.estimator, self.candidates[batch.start : batch.stop])
+    def _tasks(self, batch: _Batch, missing: set[tuple[int, int]]) -> list[tuple[_Batch, Group, int]]:
+        """One task per (group of shareable candidates, fold) of ``missing`` in this batch."""
+        wanted = {candidate for candidate, _ in missing}
+        indices = [i for i in range(batch.start, batch.stop) if i in wanted]
+        models = configure(self.job.estimator, [self.candidates[i] for i in indices])
         share = self.job.share and not self.job.fit_params  # per-sample fit params: every fit independent
         tasks = []
         for fold in range(self.n_splits):
-            missing = [(i, m) for i, m in zip(indices, models, strict=True) if (i, fold) not in self.folds]
-            groups = plan([m for _, m in missing], share=share, indices=[i for i, _ in missing])
-            tasks.extend((group, fold) for group in groups)
-        tasks.sort(key=lambda task: -task[0].cost)
+            todo = [(i, m) for i, m in zip(indices, models, strict=True) if (i, fold) in missing]
+            groups = plan([m for _, m in todo], share=share, indices=[i for i, _ in todo])
+            tasks.extend((batch, group, fold) for group in groups)
         return tasks
 
     def _context(self, batch: _Batch, fold: int) -> FoldContext:

@@ -187,6 +187,7 @@ class BaseSearch(MetaEstimatorMixin, CallbackSupportMixin, BaseEstimator):
         self.scorer_ = scoring.scorers if scoring.multimetric else scoring.scorers[SINGLE]
         self.n_fits_computed_ = evaluation.computed
         self.n_fits_reused_ = evaluation.reused
+        self.n_pruned_ = len(evaluation.pruned)
         index = self._best_index(results, scoring)
         if index is not None:
             self.best_index_ = index

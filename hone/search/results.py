@@ -68,12 +68,13 @@ def build_cv_results(
     metric_names: Sequence[str],
     return_train_score: bool,
 ) -> dict[str, Any]:
-    """Assemble the results dict; every (candidate, fold) must be present in ``folds``."""
+    """Assemble the results dict; a (candidate, fold) absent from ``folds`` (pruned) reads NaN."""
     n = len(candidates)
 
     def table(read: Any) -> np.ndarray:
         return np.array(
-            [[read(folds[c, f]) for f in range(n_splits)] for c in range(n)], dtype=np.float64
+            [[read(folds[c, f]) if (c, f) in folds else np.nan for f in range(n_splits)] for c in range(n)],
+            dtype=np.float64,
         ).reshape(n, n_splits)
 
     results: dict[str, Any] = {}

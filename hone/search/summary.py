@@ -11,7 +11,7 @@ from hone.errors import StoreError
 from hone.search.results import build_cv_results, last_iteration_best
 from hone.search.scoring import display_score, lower_is_better
 from hone.search.space import EdgeHit, find_edges
-from hone.search.trials import stored_study
+from hone.search.trials import stored_pruned, stored_study
 
 
 @dataclass
@@ -26,6 +26,7 @@ class SearchSummary:
     computed: int = 0
     reused: int = 0
     edges: list[EdgeHit] = field(default_factory=list)
+    n_pruned: int = 0  # candidates stopped after their first folds (tpe)
 
     @property
     def best_index(self) -> int:
@@ -66,6 +67,9 @@ class SearchSummary:
         folds = [self.cv_results[f"split{k}_test_{self.refit_metric}"][index] for k in range(self.n_splits)]
         return float(np.std([display_score(self.scoring, f)[1] for f in folds]))
 
+    def is_pruned(self, index: int) -> bool:
+        return "pruned" in self.cv_results and bool(self.cv_results["pruned"][index])
+
     @property
     def has_train_scores(self) -> bool:
         return f"mean_train_{self.refit_metric}" in self.cv_results
@@ -92,17 +96,20 @@ def summarize(model: str, search: Any, strategy: str) -> SearchSummary:
         search.n_fits_computed_,
         search.n_fits_reused_,
         list(search.edges_),
+        search.n_pruned_,
     )
 
 
 def read_summary(storage: Any, study: str) -> SearchSummary:
     """A study read back from the store; unfinished fits are an error that says how to finish them."""
     candidates, attrs, folds = stored_study(storage, study)
+    pruned = stored_pruned(storage, study)
     n_splits = int(attrs["n_splits"])
-    missing = len(candidates) * n_splits - len(folds)
+    expected = [(c, f) for c in range(len(candidates)) if c not in pruned for f in range(n_splits)]
+    missing = sum(1 for key in expected if key not in folds)
     if missing:
         raise StoreError(
-            f"study {study!r} has {missing} of {len(candidates) * n_splits} fits unfinished; "
+            f"study {study!r} has {missing} of {len(expected)} fits unfinished; "
             "rerun `hone tune` with the same config to finish it"
         )
     metrics = list(attrs["metrics"])
@@ -110,6 +117,8 @@ def read_summary(storage: Any, study: str) -> SearchSummary:
     for key in ("iter", "n_resources"):  # successive halving's iterations
         if len(attrs.get(key, ())) == len(candidates):
             results[key] = np.asarray(attrs[key])
+    if attrs["strategy"] == "tpe":
+        results["pruned"] = np.array([c in pruned for c in range(len(candidates))])
     refit_metric = attrs["refit_metric"]
     summary = SearchSummary(
         attrs.get("model", study),
@@ -121,6 +130,7 @@ def read_summary(storage: Any, study: str) -> SearchSummary:
         results,
         0,
         len(folds),
+        n_pruned=len(pruned),
     )
     summary.edges = find_edges(candidates, summary.best_params)
     return summary

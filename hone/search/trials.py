@@ -53,6 +53,9 @@ class TrialLog(Protocol):
 
     def complete(self, candidate: int, score: float) -> None: ...
 
+    def prune(self, candidate: int) -> None:
+        """The candidate was stopped before its last folds (its remaining folds will never run)."""
+
     def add_candidates(self, candidates: Sequence[Params], start: int) -> None:
         """Candidates ``start``, ``start + 1``, ... join the search (a strategy's next batch)."""
 
@@ -73,6 +76,9 @@ class MemoryTrialLog:
         self.results[result.candidate, result.fold] = result
 
     def complete(self, candidate: int, score: float) -> None:
+        pass
+
+    def prune(self, candidate: int) -> None:
         pass
 
     def add_candidates(self, candidates: Sequence[Params], start: int) -> None:
@@ -205,6 +211,11 @@ class OptunaTrialLog:
         else:
             self.storage.set_trial_state_values(trial_id, state.FAIL)
 
+    def prune(self, candidate: int) -> None:
+        trial_id = self._trial_for(candidate)
+        if not self.storage.get_trial(trial_id).state.is_finished():
+            self.storage.set_trial_state_values(trial_id, self._optuna.trial.TrialState.PRUNED)
+
 
 def stored_study(
     storage: Any, study_name: str
@@ -227,3 +238,12 @@ def stored_study(
                 results[candidate, fold] = FoldResult.from_record(candidate, fold, record)
     hone_attrs = {k[5:]: v for k, v in attrs.items() if k.startswith("hone.")}
     return candidates, hone_attrs, results
+
+
+def stored_pruned(storage: Any, study_name: str) -> set[int]:
+    """The candidates of a study that were pruned (stopped before their last folds)."""
+    import optuna
+
+    study_id = storage.get_study_id_from_name(study_name)
+    pruned = storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
+    return {t.user_attrs["hone.candidate"] for t in pruned if "hone.candidate" in t.user_attrs}

@@ -19,11 +19,12 @@ from sklearn.pipeline import Pipeline
 from hone.config.schema import HALVING_SETTINGS, ModelSpec, ProjectConfig, SearchSettings
 from hone.data.training import TrainingSet, load_training_set, project_preparation
 from hone.errors import ConfigError, SearchError
-from hone.search import GridSearch, HalvingGridSearch, HalvingRandomSearch, RandomSearch
+from hone.search import GridSearch, HalvingGridSearch, HalvingRandomSearch, RandomSearch, TPESearch
 from hone.search.engine import Progress
 from hone.search.estimators import BaseSearch
 from hone.search.scoring import resolve_scoring
 from hone.search.space import EdgeHit, expanded_grid, find_edges, grid_candidates
+from hone.search.tpe_space import tpe_space
 from hone.store.db import Store
 from hone.tune.resolve import resolve_model
 
@@ -56,6 +57,10 @@ class ModelPlan:
             return RandomSearch(self.estimator, space, n_iter=s.n_iter, random_state=s.random_state, **common)
         if s.strategy == "halving":
             return self._halving(space, common)
+        if s.strategy == "tpe":
+            return TPESearch(
+                self.estimator, space, n_trials=s.n_trials, random_state=s.random_state, **common
+            )
         return GridSearch(self.estimator, space, **common)
 
     def _halving(self, space: Any, common: dict[str, Any]) -> BaseSearch:
@@ -102,6 +107,11 @@ def plan_model(config: ProjectConfig, model: ModelSpec, training: TrainingSet, y
     estimator, space = resolve_model(model, settings)
     if model.space_key(settings.strategy) == "grid" and settings.strategy != "random":
         grid_candidates(space)
+    if settings.strategy == "tpe":
+        try:
+            tpe_space(space)  # norm / expon parse, but TPE cannot sample them
+        except SearchError as error:
+            raise ConfigError(error.message, where=model.where(model.space_key("tpe"))) from None
     if settings.prepare_in_folds:
         estimator, space = _in_pipeline(config, training, estimator, space)
     _check_scoring_and_folds(config, model, settings, estimator, training.X, y)

@@ -24,18 +24,27 @@ def _printable(value: Any) -> Any:
     return value if isinstance(plain, dict) else plain  # an estimator or array prints as itself
 
 
+_STRATEGIES = {
+    "grid": "grid search",
+    "random": "randomized search",
+    "halving": "successive halving",
+    "tpe": "TPE search",
+}
+
+
 def seed_lines(console: Console, summary: SearchSummary) -> None:
     """As the seed prints: each candidate's score (RMSE for neg MSE) and params, then the best params."""
-    names = {"grid": "grid search", "halving": "successive halving"}
-    strategy = names.get(summary.strategy, "randomized search")
-    fits = summary.n_candidates * summary.n_splits
+    strategy = _STRATEGIES.get(summary.strategy, summary.strategy)
+    fits = summary.computed + summary.reused
+    pruned = f", {summary.n_pruned} pruned after their first folds" if summary.n_pruned else ""
     console.print(
         f"[bold]{summary.model}[/bold] — {strategy}, {summary.n_candidates} candidates × {summary.n_splits} "
-        f"folds = {fits} fits ({summary.computed} fitted now, {summary.reused} read from the store)"
+        f"folds{pruned} = {fits} fits ({summary.computed} fitted now, {summary.reused} read from the store)"
     )
     label = summary.label
     for index, params in enumerate(summary.cv_results["params"]):
-        line = f"{summary.display_mean(index)!r} {plain_params(params)!r}"
+        score = "pruned" if summary.is_pruned(index) else repr(summary.display_mean(index))
+        line = f"{score} {plain_params(params)!r}"
         console.print(line, highlight=False, markup=False)
     best = f"{label} {summary.display_mean(summary.best_index):,.1f}"
     console.print(
@@ -71,7 +80,7 @@ def ranking_table(summaries: Sequence[SearchSummary], limit: int | None = None) 
     if with_train:
         table.add_column(f"train {label}", justify="right")
     table.add_column("params")
-    rows = [(s, i) for s in summaries for i in range(s.n_candidates)]
+    rows = [(s, i) for s in summaries for i in range(s.n_candidates) if not s.is_pruned(i)]
     rows.sort(key=lambda row: _best_first(row[0].raw_mean(row[1])))
     for rank, (summary, index) in enumerate(rows[:limit] if limit else rows, start=1):
         cells = [
