@@ -376,6 +376,7 @@ class SearchSettings(_Schema):
     return_train_score: bool = False
     prepare_in_folds: bool = False  # true: preparation is fitted inside each fold (no leakage)
     max_rounds: Positive = 3  # budget of rounds for `hone tune --expand`
+    budget: Duration | None = None  # a time budget: search built-in spaces, refit included (hone.budget_tune)
 
     @model_validator(mode="after")
     def _refit_matches_scoring(self) -> SearchSettings:
@@ -429,6 +430,7 @@ class ModelSpec(_Schema):
     grid: Annotated[list[dict[str, list[Any]]] | None, BeforeValidator(_as_list_of_mappings)] = None
     distributions: list[dict[str, list[Any] | str]] | None = None
     search: SearchOverride | None = None
+    space: Literal["default"] | None = None  # the built-in space (hone.search.builtin_spaces)
 
     _locator: _Locator | None = PrivateAttr(default=None)
 
@@ -685,7 +687,7 @@ class ProjectConfig(_Schema):
     split: SplitSettings = Field(default_factory=SplitSettings)
     prepare: PrepareSettings = Field(default_factory=PrepareSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
-    models: list[ModelSpec]
+    models: list[ModelSpec] = Field(default_factory=list)  # left out: a default shortlist (budget only)
     # A path (absolute after loading) or an SQLAlchemy URL; validated even when defaulted so the
     # default is resolved next to the config file too.
     store: str = Field(default=DEFAULT_STORE, validate_default=True)
@@ -729,6 +731,11 @@ class ProjectConfig(_Schema):
                 raise _Problem(f"model name {model.name!r} is used twice", ("models", i, "name"))
             names.add(model.name)
             settings = self._merged_search(i, model)
+            if model.space == "default":
+                if model.grid is not None or model.distributions is not None:
+                    problem = "give either space: default or a grid/distributions, not both"
+                    raise _Problem(problem, ("models", i))
+                continue
             if settings.strategy == "grid" and model.grid is None:
                 hint = " (distributions are only sampled by strategy random)" if model.distributions else ""
                 raise _Problem(f"strategy grid needs a grid: param -> list of values{hint}", ("models", i))
