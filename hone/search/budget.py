@@ -43,8 +43,9 @@ from hone.search.proposer import LocalSearch
 Params = dict[str, Any]
 
 
-class BudgetExhausted(Exception):  # noqa: N818 - a signal, not an error
-    """Raised by the deadline timer inside a fit in flight."""
+class BudgetExhausted(BaseException):  # noqa: N818 - a stop, not an error
+    """Raised by the deadline timer inside a fit in flight; a BaseException (like KeyboardInterrupt) so
+    the fitting code's ``except Exception`` never stores it as a failed fit."""
 
 
 @dataclass
