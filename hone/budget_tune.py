@@ -16,11 +16,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
+from sklearn.compose import ColumnTransformer
 
 from hone.config import ProjectConfig
 from hone.data import build_preparation
 from hone.errors import ConfigError
-from hone.project import ModelOutcome, TuneOutcome, load_training_set, prepare_spec
+from hone.project import ModelOutcome, TrainingSet, TuneOutcome, load_training_set, prepare_spec
 from hone.search.budget import BudgetModel, BudgetResult, BudgetSearch, search_within_budget
 from hone.search.builtin_spaces import DataShape, ModelSpace, default_shortlist, space_for
 from hone.search.scoring import display_score
@@ -80,16 +81,21 @@ def _study_name(
     return f"{config.project}.{name}.{hashlib.sha256(described.encode()).hexdigest()[:10]}"
 
 
+def preparations(config: ProjectConfig, training: TrainingSet) -> tuple[ColumnTransformer, ColumnTransformer]:
+    """Unfitted preparations: the project's (``scaled`` models), and the trees' (no scaling, ordinal
+    categories, the same imputation and derived features)."""
+    target = config.data.target
+    scaled = build_preparation(prepare_spec(config), training.split.train, target)
+    spec = replace(prepare_spec(config), scale="none", one_hot=False)
+    return scaled, build_preparation(spec, training.split.train, target)
+
+
 def tune_within_budget(
     config: ProjectConfig, budget: float, *, store: Store | None = None, report: Reporter | None = None
 ) -> TuneOutcome:
     """Search the shortlist within ``budget`` seconds, refit included; rerun to continue from the store."""
     training = load_training_set(config)
-    target = config.data.target
-    scaled = build_preparation(prepare_spec(config), training.split.train, target)
-    trees = build_preparation(
-        replace(prepare_spec(config), scale="none", one_hot=False), training.split.train, target
-    )
+    scaled, trees = preparations(config, training)
     X_scaled = scaled.fit_transform(training.X)
     X_trees = trees.fit_transform(training.X)
     names = [str(n) for n in trees.get_feature_names_out()]

@@ -96,7 +96,7 @@ def test_a_larger_budget_continues_from_the_store(tmp_path: Path) -> None:
     ],
 )
 def test_space_default_for_a_regressor_and_a_classifier(tmp_path: Path, task: str, estimator: str) -> None:
-    models = f"models:\n  - name: mine\n    estimator: {estimator}\n    space: default\n"
+    models = _one_model(estimator)
     config = load_config(_project(tmp_path, task, models))
     outcome = tune(config, budget=4.0)
     (model,) = outcome.models
@@ -119,15 +119,19 @@ def test_the_default_shortlist_when_models_are_left_out(tmp_path: Path) -> None:
     assert "svm" not in large and "knn" not in large and "logistic" in large
 
 
+def _one_model(estimator: str) -> str:
+    return f"models:\n  - name: mine\n    estimator: {estimator}\n    space: default\n"
+
+
 def test_space_default_needs_a_budget(tmp_path: Path) -> None:
-    models = "models:\n  - name: mine\n    estimator: sklearn.ensemble.RandomForestRegressor\n    space: default\n"
+    models = _one_model("sklearn.ensemble.RandomForestRegressor")
     config = load_config(_project(tmp_path, "regression", models))
     with pytest.raises(ConfigError, match="time budget"):
         tune(config)
 
 
 def test_a_budget_refuses_models_without_a_builtin_space(tmp_path: Path) -> None:
-    models = "models:\n  - name: mine\n    estimator: sklearn.tree.DecisionTreeRegressor\n    space: default\n"
+    models = _one_model("sklearn.tree.DecisionTreeRegressor")
     config = load_config(_project(tmp_path, "regression", models, budget="5s"))
     with pytest.raises(ConfigError, match="no built-in space for DecisionTreeRegressor"):
         tune(config)
