@@ -180,7 +180,8 @@ def _thin(curve: list, keep: int = 10) -> list:
     # The points where the best improved, at most ``keep`` of them (the last always).
     improved = [p for i, p in enumerate(curve) if i == 0 or p[1] < min(q[1] for q in curve[:i])]
     step = max(1, len(improved) // keep)
-    return improved[::step][: keep - 1] + improved[-1:] if improved else []
+    thinned = improved[::step][: keep - 1]
+    return thinned + [improved[-1]] if improved and thinned[-1] != improved[-1] else thinned
 
 
 if __name__ == "__main__":

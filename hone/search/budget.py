@@ -266,7 +266,8 @@ def hard_stop(deadline: float) -> Iterator[None]:
         raise BudgetExhausted
 
     previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-3))
+    # It rings again every 0.2 s: an exception raised where Python ignores it (a weakref callback) is lost.
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-3), 0.2)
     try:
         yield
     finally:
