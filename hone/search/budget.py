@@ -55,6 +55,7 @@ class BatchRecord:
     seconds: float
     best: float
     new: bool
+    fold_seconds: float = 0.0  # the slowest candidate's mean fit time per fold (for the refit estimate)
 
 
 class BudgetSearch(BaseSearch):
@@ -135,7 +136,8 @@ class BudgetSearch(BaseSearch):
             proposer.tell(scores)
             best = max([best, *(s for s in scores if math.isfinite(s))])
             seconds = _batch_seconds(results, start, evaluate_candidates.n_splits, self.workers)
-            self.history_.append(BatchRecord(seconds, best, not stored))
+            fold_seconds = float(np.nanmax(results["mean_fit_time"][start:]))
+            self.history_.append(BatchRecord(seconds, best, not stored, fold_seconds))
 
     def _may_fit(self, new_seconds: float) -> bool:
         if self.slice_seconds is not None and new_seconds >= self.slice_seconds:
@@ -342,12 +344,12 @@ def search_within_budget(
 
 
 def _refit_reserve(models: Sequence[BudgetModel]) -> float:
-    # The refit fits the best candidate once on all rows: about one fold's fit on 5/4 of the rows.
+    # The refit fits the best candidate once on all rows: about one fold's fit on 5/4 of the rows
+    # (k/(k-1) for k folds), with room for a slower machine.
     best = max((m for m in models if m.history), key=lambda m: m.best, default=None)
     if best is None:
         return 1.0
-    per_fold = max(r.seconds for r in best.history)
-    return 1.0 + 0.5 * per_fold
+    return 1.0 + 1.5 * max(r.fold_seconds for r in best.history)
 
 
 def _choose_model(searches: dict[str, BudgetSearch]) -> str:

@@ -181,3 +181,42 @@ def test_selection_prefers_a_steady_candidate_over_one_lucky_fold() -> None:
     assert int(np.nanargmax(honest)) == 0
     scores[2, 3] = np.nan  # a candidate missing a fold is never chosen
     assert np.isnan(honest_scores(scores)[2])
+
+
+@pytest.mark.parametrize(
+    ("task", "estimator"),
+    [
+        ("regression", "lightgbm.LGBMRegressor"),
+        ("classification", "lightgbm.LGBMClassifier"),
+        ("regression", "sklearn.ensemble.HistGradientBoostingRegressor"),
+        ("classification", "sklearn.ensemble.HistGradientBoostingClassifier"),
+        ("regression", "sklearn.ensemble.RandomForestRegressor"),
+        ("classification", "sklearn.ensemble.ExtraTreesClassifier"),
+        ("regression", "sklearn.linear_model.Ridge"),
+        ("regression", "sklearn.linear_model.ElasticNet"),
+        ("classification", "sklearn.linear_model.LogisticRegression"),
+        ("regression", "sklearn.neighbors.KNeighborsRegressor"),
+        ("classification", "sklearn.neighbors.KNeighborsClassifier"),
+        ("regression", "sklearn.svm.SVR"),
+        ("classification", "sklearn.svm.SVC"),
+    ],
+)
+def test_every_builtin_space_fits_from_its_starts_and_its_corners(task: str, estimator: str) -> None:
+    from hone.space_spec import resolve_estimator
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    X[:, 3] = rng.integers(0, 3, size=120)  # an ordinal-encoded category
+    y = X[:, 0] + rng.normal(scale=0.1, size=120)
+    y = y if task == "regression" else (y > 0).astype(int)
+    space = space_for(estimator, DataShape(task, 120, 4, (3,)))
+    corners = [space.params([0.0] * len(space.dimensions)), space.params([1.0] * len(space.dimensions))]
+    for start in space.starts:  # a start is a point of the space: the proposer can move from it
+        again = space.params(space.point(start))
+        assert all(
+            again[k] == pytest.approx(v) if not isinstance(v, str) else again[k] == v
+            for k, v in start.items()
+        )
+    for params in [*space.starts, *corners]:
+        model = resolve_estimator(space.estimator, {**space.fixed, **params}, "test")
+        assert np.isfinite(model.fit(X, y).predict(X)).all()
