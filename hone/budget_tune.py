@@ -40,6 +40,7 @@ class BudgetSummary:
     search_seconds: float
     total_seconds: float
     stopped_in_fit: bool
+    dropped: dict[str, str]  # model -> why (every fit failed)
 
 
 def infer_task(y: pd.Series) -> str:
@@ -174,8 +175,9 @@ def tune_within_budget(
 
 
 def _summary(budget: float, result: BudgetResult) -> BudgetSummary:
+    dropped = {m.name: m.failure for m in result.models if m.failure is not None}
     return BudgetSummary(
-        budget, result.chosen, result.search_seconds, result.total_seconds, result.stopped_in_fit
+        budget, result.chosen, result.search_seconds, result.total_seconds, result.stopped_in_fit, dropped
     )
 
 

@@ -143,6 +143,8 @@ def tune(
             f"search {b.search_seconds:.1f} s, total with refit {b.total_seconds:.1f} s{cut}",
             highlight=False,
         )
+        for name, why in b.dropped.items():
+            console.print(f"dropped {name}: {why}", highlight=False)
 
 
 @app.command()

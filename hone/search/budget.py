@@ -204,6 +204,7 @@ class BudgetModel:
     history: list[BatchRecord] = field(default_factory=list)
     search: BudgetSearch | None = None
     exhausted: bool = False
+    failure: str | None = None  # why the model was dropped (every fit failed)
 
     @property
     def best(self) -> float:
@@ -322,6 +323,9 @@ def search_within_budget(
                 search.fit(model.X, y)
         except BudgetExhausted:
             stopped = True
+        except SearchError as error:  # every fit of this model failed: drop it, go on with the others
+            model.exhausted, model.failure = True, error.message
+            continue
         model.history = list(getattr(search, "history_", model.history))
         model.exhausted = bool(getattr(search, "exhausted_", False))
         if report is not None:
@@ -329,7 +333,7 @@ def search_within_budget(
         if stopped:
             break
     search_seconds = time.monotonic() - started
-    tried = [m for m in models if m.history]
+    tried = [m for m in models if m.history and m.failure is None]
     if not tried:
         raise SearchError(f"the budget of {budget:g} s ended before any model finished a fit")
     searches = {}

@@ -220,3 +220,15 @@ def test_every_builtin_space_fits_from_its_starts_and_its_corners(task: str, est
     for params in [*space.starts, *corners]:
         model = resolve_estimator(space.estimator, {**space.fixed, **params}, "test")
         assert np.isfinite(model.fit(X, y).predict(X)).all()
+
+
+def test_a_model_whose_fits_all_fail_is_dropped_and_the_others_go_on(tmp_path: Path) -> None:
+    models = (
+        "models:\n"
+        "  - {name: broken, estimator: sklearn.ensemble.ExtraTreesClassifier, space: default,\n"
+        "     params: {criterion: no_such_criterion}}\n"
+        "  - {name: forest, estimator: sklearn.ensemble.RandomForestClassifier, space: default}\n"
+    )
+    outcome = tune(load_config(_project(tmp_path, "classification", models)), budget=5.0)
+    assert list(outcome.budget.dropped) == ["broken"] and "failed" in outcome.budget.dropped["broken"]
+    assert outcome.budget.chosen == "forest" and [m.name for m in outcome.models] == ["forest"]
