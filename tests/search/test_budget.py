@@ -232,3 +232,13 @@ def test_a_model_whose_fits_all_fail_is_dropped_and_the_others_go_on(tmp_path: P
     outcome = tune(load_config(_project(tmp_path, "classification", models)), budget=5.0)
     assert list(outcome.budget.dropped) == ["broken"] and "failed" in outcome.budget.dropped["broken"]
     assert outcome.budget.chosen == "forest" and [m.name for m in outcome.models] == ["forest"]
+
+
+def test_a_budget_refuses_a_model_with_a_grid(tmp_path: Path) -> None:
+    models = (
+        "models:\n  - name: grid\n    estimator: sklearn.linear_model.Ridge\n    grid: {alpha: [0.1, 1.0]}\n"
+    )
+    config = load_config(_project(tmp_path, "regression", models))
+    with pytest.raises(ConfigError, match="space: default"):
+        tune(config, budget=5.0)
+    assert not (tmp_path / "store.db").exists()  # refused before the store was touched
