@@ -328,6 +328,8 @@ def search_within_budget(
             continue
         model.history = list(getattr(search, "history_", model.history))
         model.exhausted = bool(getattr(search, "exhausted_", False))
+        if model.history and not math.isfinite(model.best):  # e.g. a scorer the model cannot serve
+            model.exhausted, model.failure = True, "no candidate got a finite score"
         if report is not None:
             report(models, time.monotonic() - started, budget)
         if stopped:

@@ -242,3 +242,16 @@ def test_a_budget_refuses_a_model_with_a_grid(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="space: default"):
         tune(config, budget=5.0)
     assert not (tmp_path / "store.db").exists()  # refused before the store was touched
+
+
+def test_a_model_without_any_finite_score_is_dropped(tmp_path: Path) -> None:
+    models = (
+        "models:\n"
+        "  - {name: svm, estimator: sklearn.svm.SVC, space: default}\n"  # no predict_proba: NaN log loss
+        "  - {name: logistic, estimator: sklearn.linear_model.LogisticRegression, space: default}\n"
+    )
+    path = _project(tmp_path, "classification", models)
+    path.write_text(path.read_text().replace("scoring: accuracy", "scoring: neg_log_loss"))
+    outcome = tune(load_config(path), budget=4.0)
+    assert outcome.budget.dropped == {"svm": "no candidate got a finite score"}
+    assert outcome.budget.chosen == "logistic"
