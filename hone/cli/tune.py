@@ -13,6 +13,16 @@ from hone.errors import StoreError
 app = typer.Typer()  # this module's verbs; hone.cli.main assembles every module's app
 
 
+def _budget_seconds(text: str) -> float:
+    from hone.config.schema import parse_duration
+    from hone.errors import ConfigError
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise ConfigError(f"--budget: {error}") from None
+
+
 @app.command()
 @friendly
 def tune(
@@ -21,6 +31,9 @@ def tune(
         bool, typer.Option(help="Widen a grid whose best value sits at its edge, and search again.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines.")] = False,
+    budget: Annotated[
+        str | None, typer.Option(help="Best model within this time (60s, 5m), refit included.")
+    ] = None,
 ) -> None:
     """Tune every model of the project's shortlist; rerun the same command to resume a killed run."""
     from hone.cli.render.search import summaries_report
@@ -31,7 +44,8 @@ def tune(
 
     project = load_config(config)
     console = new_console()
-    outcome = run_tune(project, progress=None if quiet else auto_progress, expand=expand)
+    seconds = None if budget is None else _budget_seconds(budget)
+    outcome = run_tune(project, progress=None if quiet else auto_progress, expand=expand, budget=seconds)
     console.print(
         f"split: {outcome.n_train:,} training rows; {outcome.n_test:,} test rows locked in the store "
         f"({'recorded now' if outcome.split_recorded else 'same as recorded before'}), never read by tune"
@@ -49,6 +63,16 @@ def tune(
                 summary.edges = model.edges  # judged against every round's values, not just this one's
             summaries.append(summary)
     summaries_report(console, summaries, "; `hone results` prints this again from the store")
+    if outcome.budget is not None:
+        b = outcome.budget
+        cut = "; a fit in flight was stopped at the deadline" if b.stopped_in_fit else ""
+        console.print(
+            f"budget {b.budget:g} s: chose {b.chosen} (best mean less one standard error across folds); "
+            f"search {b.search_seconds:.1f} s, total with refit {b.total_seconds:.1f} s{cut}",
+            highlight=False,
+        )
+        for name, why in b.dropped.items():
+            console.print(f"dropped {name}: {why}", highlight=False)
 
 
 @app.command()

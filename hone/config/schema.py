@@ -290,6 +290,7 @@ class SearchSettings(_Schema):
     min_resources: Resources | None = None  # halving: None is scikit-learn's default
     max_resources: Positive | None = None  # halving: None is every row (resource n_samples only)
     n_candidates: Positive | Literal["exhaust"] = "exhaust"  # halving over distributions
+    budget: Duration | None = None  # a time budget: search built-in spaces, refit included (hone.tune.budget)
 
     @model_validator(mode="after")
     def _refit_matches_scoring(self) -> SearchSettings:
@@ -355,6 +356,7 @@ class ModelSpec(_Schema):
     grid: Annotated[list[dict[str, list[Any]]] | None, BeforeValidator(_as_list_of_mappings)] = None
     distributions: list[dict[str, list[Any] | str]] | None = None
     search: SearchOverride | None = None
+    space: Literal["default"] | None = None  # the built-in space (hone.search.builtin_spaces)
 
     _locator: Locator | None = PrivateAttr(default=None)
 
@@ -614,7 +616,7 @@ class ProjectConfig(_Schema):
     split: SplitSettings = Field(default_factory=SplitSettings)
     prepare: PrepareSettings = Field(default_factory=PrepareSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
-    models: list[ModelSpec]
+    models: list[ModelSpec] = Field(default_factory=list)  # left out: a default shortlist (budget only)
     # A path (absolute after loading) or an SQLAlchemy URL; validated even when defaulted so the
     # default is resolved next to the config file too.
     store: str = Field(default=DEFAULT_STORE, validate_default=True)
@@ -658,6 +660,11 @@ class ProjectConfig(_Schema):
                 raise ConfigProblem(f"model name {model.name!r} is used twice", ("models", i, "name"))
             names.add(model.name)
             settings = self._merged_search(i, model)
+            if model.space == "default":
+                if model.grid is not None or model.distributions is not None:
+                    problem = "give either space: default or a grid/distributions, not both"
+                    raise ConfigProblem(problem, ("models", i))
+                continue
             if settings.strategy == "grid" and model.grid is None:
                 hint = " (distributions are only sampled by random and tpe)" if model.distributions else ""
                 message = f"strategy grid needs a grid: param -> list of values{hint}"

@@ -104,6 +104,9 @@ def plan_models(config: ProjectConfig, training: TrainingSet, y: Any) -> list[Mo
 
 def plan_model(config: ProjectConfig, model: ModelSpec, training: TrainingSet, y: Any) -> ModelPlan:
     settings = model.effective_search(config.search)
+    if model.space == "default":
+        raise ConfigError("space: default is searched within a time budget: give search.budget or --budget",
+                          where=model.where())
     estimator, space = resolve_model(model, settings)
     if model.space_key(settings.strategy) == "grid" and settings.strategy != "random":
         grid_candidates(space)
@@ -181,6 +184,7 @@ class TuneOutcome:
     n_test: int
     feature_names: list[str]
     models: list[ModelOutcome]
+    budget: Any = None  # a hone.tune.budget.BudgetSummary when searched within a time budget
 
 
 def tune(
@@ -189,8 +193,18 @@ def tune(
     progress: ProgressFactory | None = None,
     expand: bool = False,
     store: Store | None = None,
+    budget: float | None = None,
 ) -> TuneOutcome:
     """Search every model of the shortlist; persisted fit by fit, so a rerun resumes."""
+    budget = budget if budget is not None else config.search.budget
+    if budget is not None:  # the best model within a time budget: hone.tune.budget
+        from hone.tune.budget import line_reporter, tune_within_budget
+
+        scoring = config.search.scoring if isinstance(config.search.scoring, str) else None
+        report = line_reporter(scoring) if progress is not None else None
+        return tune_within_budget(config, budget, store=store, report=report)
+    if not config.models:
+        raise ConfigError("no models to tune: list a shortlist under `models:` or give search.budget")
     training = load_training_set(config)
     preparation = project_preparation(config, training)
     y = training.y.to_numpy()
