@@ -66,9 +66,7 @@ case "${1:-}" in
     shift
     if started=$(start); then
       eval "$started"
-      trap 'stop "$HONE_TEST_POSTGRES_DIR"' EXIT
-      trap 'exit 130' INT
-      trap 'exit 143' TERM
+      trap 'stop "$HONE_TEST_POSTGRES_DIR"' EXIT  # bash runs it on Ctrl-C and kill (TERM) too
     else
       echo "postgres.sh: no PostgreSQL server for the tests; its tests skip (fail under CI=true)" >&2
     fi
