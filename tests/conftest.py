@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -103,12 +103,28 @@ def drop_postgres_database(server: sa.Engine, url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def store_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes empty stores on one engine, a new one per call: SQLite files under tmp_path, or new
+    databases on the PostgreSQL server."""
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    made: list[str] = []
+
+    def make() -> str:
+        if server is None:
+            name = f"hone-{len(made)}.db" if made else "hone.db"
+            url = f"sqlite:///{(tmp_path / name).as_posix()}"
+        else:
+            url = fresh_postgres_database(server)
+        made.append(url)
+        return url
+
+    yield make
+    if server is not None:
+        for url in made:
+            drop_postgres_database(server, url)
+
+
+@pytest.fixture()
+def store_url(store_urls: Callable[[], str]) -> str:
     """An SQLAlchemy URL of an empty store: a SQLite file under tmp_path, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{(tmp_path / 'hone.db').as_posix()}"
-        return
-    server = request.getfixturevalue("postgres_server")
-    url = fresh_postgres_database(server)
-    yield url
-    drop_postgres_database(server, url)
+    return store_urls()

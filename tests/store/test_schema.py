@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 import schema_v1
 import sqlalchemy as sa
 
+import hone.monitor.learn  # noqa: F401 - defines hone_learn_state: a fresh store then has every table
+import hone.monitor.retrain  # noqa: F401 - defines hone_retrain_runs
 from hone.errors import StoreError
 from hone.monitor.history import Alert, save_alert, stored_alerts
 from hone.store.db import Store
@@ -107,9 +110,27 @@ def _alert(feature: str) -> Alert:
     )
 
 
+def _shape(url: str, *, types: bool) -> dict[str, Any]:
+    """Each hone table's columns (name, nullable, primary key position, and the type when asked)."""
+    engine = sa.create_engine(url)
+    inspector = sa.inspect(engine)
+    shape = {}
+    for table in inspector.get_table_names():
+        if table.startswith("hone_"):
+            keys = inspector.get_pk_constraint(table)["constrained_columns"]
+            shape[table] = [
+                (c["name"], c["nullable"], keys.index(c["name"]) if c["name"] in keys else None)
+                + ((c["type"].compile(engine.dialect),) if types else ())
+                for c in inspector.get_columns(table)
+            ]
+    engine.dispose()
+    return shape
+
+
 def test_a_fresh_store_starts_at_the_current_version(store_url):
     store = Store(store_url)
     assert stored_version(store.engine) == SCHEMA_VERSION
+    assert save_alert(store, _alert(LONG_FEATURE)).feature == LONG_FEATURE
     store.close()
     Store(store_url).close()  # opening it again records nothing more
     assert _versions_recorded(store_url) == [SCHEMA_VERSION]
@@ -141,6 +162,16 @@ def test_a_store_made_before_versioning_is_upgraded_in_place_and_keeps_its_rows(
     store.close()
     Store(store_url).close()
     assert _versions_recorded(store_url) == [SCHEMA_VERSION]
+
+
+def test_an_upgraded_store_has_the_tables_of_a_fresh_one(store_urls):
+    old, fresh = store_urls(), store_urls()
+    _make_version_1_store(old)
+    for url in (old, fresh):
+        Store(url).close()
+    # SQLite keeps the declared VARCHAR(n) (it never enforced it); PostgreSQL's types must match exactly.
+    types = sa.make_url(old).get_backend_name() == "postgresql"
+    assert _shape(old, types=types) == _shape(fresh, types=types)
 
 
 def test_concurrent_openers_of_an_old_store_upgrade_it_once(store_url):
