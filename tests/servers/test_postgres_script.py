@@ -24,7 +24,8 @@ engine = sa.create_engine(url)
 with engine.connect() as connection:
     assert connection.execute(sa.text("SELECT 1")).scalar() == 1
 engine.dispose()
-open(sys.argv[1], "w").write(folder)
+open(sys.argv[1] + ".part", "w").write(folder)
+os.replace(sys.argv[1] + ".part", sys.argv[1])  # whole or not there: the test polls for it
 if sys.argv[2] == "wait":
     time.sleep(60)
 sys.exit(int(sys.argv[2]))
