@@ -19,7 +19,7 @@ bindir() {
 }
 
 as_owner() {  # run a server binary as the owner of the data directory
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then "$(command -v runuser || echo /usr/sbin/runuser)" -u postgres -- "$@"; else "$@"; fi
 }
 
 free_port() {
