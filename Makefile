@@ -12,7 +12,7 @@ export HONE_DATA_DIR
 # The report test opens the HTML report in Debian's Chromium (installed here when missing).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench clean browser
+.PHONY: demo test lint bench clean browser postgres
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,9 +37,16 @@ browser:
 	  || { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; } \
 	  || echo "could not install chromium: the browser test of the report will fail"
 
-test: $(VENV)/.installed-test browser
+# The store tests also run on PostgreSQL: Debian's server (installed here when missing), started by
+# tests/servers/postgres.sh on a free port in a temporary directory and stopped when pytest ends.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || $(SUDO) apt-get install -y -q postgresql >/dev/null \
+	  || { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q postgresql >/dev/null; } \
+	  || echo "could not install postgresql: the PostgreSQL store tests will skip (fail with CI=true)"
+
+test: $(VENV)/.installed-test browser postgres
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	tests/servers/postgres.sh run $(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

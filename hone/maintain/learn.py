@@ -41,10 +41,10 @@ SETTLE_SECONDS = 10.0
 learn_state_table = sa.Table(
     "hone_learn_state",
     metadata,
-    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("model", sa.Text, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),  # the snapshot learning continues from
     sa.Column("position_ts", sa.DateTime(timezone=True), nullable=False),  # last feedback row it contains
-    sa.Column("position_id", sa.String(200), nullable=False),
+    sa.Column("position_id", sa.Text, nullable=False),
     sa.Column("rows_seen", sa.Integer, nullable=False),  # since the line's first version
     sa.Column("champion_moves", sa.Integer, nullable=False),  # when saved; any other count restarts
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

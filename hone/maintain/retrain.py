@@ -57,7 +57,7 @@ retrain_runs_table = sa.Table(
     "hone_retrain_runs",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("champion", sa.Integer, nullable=False),
     sa.Column("challenger", sa.Integer),

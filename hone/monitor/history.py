@@ -28,7 +28,7 @@ windows_table = sa.Table(
     "hone_monitor_windows",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
     # Numbered per model: two overlapping runs computing the same windows collide here instead of
     # storing them twice (start/end alone may repeat: many rows of one request share a timestamp).
     sa.Column("seq", sa.Integer, nullable=False),
@@ -50,12 +50,12 @@ alerts_table = sa.Table(
     "hone_alerts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
     sa.Column("version", sa.Integer),
-    sa.Column("key", sa.String(300), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
     sa.Column("kind", sa.String(30), nullable=False),
-    sa.Column("check_name", sa.String(100), nullable=False),
-    sa.Column("feature", sa.String(200)),
+    sa.Column("check_name", sa.Text, nullable=False),
+    sa.Column("feature", sa.Text),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("value", sa.Float),  # NULL for a NaN value
     sa.Column("threshold", sa.Float),
@@ -73,7 +73,7 @@ alerts_table = sa.Table(
 sketches_table = sa.Table(
     "hone_monitor_row_sketches",
     metadata,
-    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("model", sa.Text, primary_key=True),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("hashes", sa.LargeBinary, nullable=False),  # little-endian uint64, sorted
 )

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from hone.errors import StoreError
+from hone.store.schema import prepare_schema
 
 metadata = sa.MetaData()
 
@@ -22,7 +23,7 @@ splits_table = sa.Table(
     "hone_splits",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("project", sa.Text, nullable=False),
     sa.Column("data_sha256", sa.String(64), nullable=False),
     sa.Column("spec", sa.Text, nullable=False),
     sa.Column("n_rows", sa.Integer, nullable=False),
@@ -37,7 +38,7 @@ runs_table = sa.Table(
     "hone_runs",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("project", sa.Text, nullable=False),
     sa.Column("command", sa.String(50), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
@@ -50,10 +51,10 @@ evaluations_table = sa.Table(
     "hone_evaluations",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("project", sa.String(200), nullable=False),
+    sa.Column("project", sa.Text, nullable=False),
     sa.Column("test_ids_sha256", sa.String(64), nullable=False),
-    sa.Column("model", sa.String(200), nullable=False),
-    sa.Column("study", sa.String(300), nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("study", sa.Text, nullable=False),
     sa.Column("params", sa.Text, nullable=False),
     sa.Column("metrics", sa.Text, nullable=False),
     sa.Column("final", sa.Boolean, nullable=False, default=False),
@@ -92,9 +93,10 @@ class Store:
             self.engine = sa.create_engine(url)
             if parsed.get_backend_name() == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
+            prepare_schema(self.engine, metadata)
         except (sa.exc.SQLAlchemyError, ModuleNotFoundError) as error:
-            raise StoreError(f"cannot open the store {url!r}: {str(error).splitlines()[0]}") from None
+            shown = parsed.render_as_string(hide_password=True)  # a team store's URL may hold a password
+            raise StoreError(f"cannot open the store {shown!r}: {str(error).splitlines()[0]}") from None
         self._optuna: Any = None
 
     @property

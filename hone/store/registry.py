@@ -4,7 +4,9 @@ A version never changes once registered: one artifact (preparation + model), the
 profile of its training data, its scores and where it came from. Only aliases move (``champion``,
 ``challenger`` or any other), and only to a version that loads with its recorded hash and predicts its
 own example records; each move and its audit record are one transaction, so a reader (the HTTP service
-polling ``alias_version``) sees the old state or the new one, never half of it.
+polling ``alias_version``) sees the old state or the new one, never half of it. Moves of one alias take
+turns (an advisory lock on PostgreSQL, the write lock on SQLite): each reads the alias's state and writes
+its move with no other move in between, so two processes moving it at once lose no move.
 """
 
 from __future__ import annotations
@@ -43,10 +45,10 @@ versions_table = sa.Table(
     "hone_model_versions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
     sa.Column("task", sa.String(20), nullable=False),
     sa.Column("params", sa.Text, nullable=False),
     sa.Column("metrics", sa.Text, nullable=False),
@@ -65,8 +67,8 @@ versions_table = sa.Table(
 aliases_table = sa.Table(
     "hone_aliases",
     metadata,
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("alias", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("alias", sa.Text, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -75,12 +77,12 @@ alias_events_table = sa.Table(
     "hone_alias_events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("alias", sa.String(100), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("alias", sa.Text, nullable=False),
     sa.Column("action", sa.String(20), nullable=False),
     sa.Column("from_version", sa.Integer),
     sa.Column("to_version", sa.Integer, nullable=False),
-    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False, default=""),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_hone_alias_events_name_alias", "name", "alias", "id"),
@@ -132,12 +134,7 @@ class AliasMove:
 @dataclass(frozen=True)
 class _AliasState:
     current: int | None
-    last_event: int | None  # id of the alias's latest audit record: a move commits only if still latest
     stack: tuple[int, ...]  # versions it pointed at; a rollback pops, every other move pushes
-
-
-class _Moved(Exception):
-    """The alias moved between reading its state and committing: plan again."""
 
 
 class Registry:
@@ -349,82 +346,24 @@ class Registry:
         actor = actor or default_actor()
         verified: set[int] = set()
         for _ in range(_ATTEMPTS):
-            state = self._alias_state(name, alias)
-            target = choose(state)
-            if target not in verified:
-                self._verify(self._fetch(name, target), alias)
-                verified.add(target)
-            move = AliasMove(name, alias, state.current, target, actor, reason, now(), action)
-            try:
-                self._commit(move, state)
-            except _Moved:
-                continue
+            # Verifying loads the artifact and predicts: too slow to hold the lock, so it is done first,
+            # for the version the alias's current state asks for.
+            with self.engine.connect() as connection:
+                planned = choose(_alias_state(connection, name, alias))
+            if planned not in verified:
+                self._verify(self._fetch(name, planned), alias)
+                verified.add(planned)
+            with self.engine.begin() as connection:
+                _lock_alias(connection, name, alias)
+                # Read again under the lock: no other move can come between this read and the write.
+                state = _alias_state(connection, name, alias)
+                target = choose(state)
+                if target not in verified:
+                    continue  # moved meanwhile, and now another version is due: verify that one first
+                move = AliasMove(name, alias, state.current, target, actor, reason, now(), action)
+                _record(connection, move)
             return move
         raise StoreError(f"{alias!r} of model {name!r} kept moving while this move was made; try again")
-
-    def _alias_state(self, name: str, alias: str) -> _AliasState:
-        events = alias_events_table.c
-        query = (
-            sa.select(events.id, events.action, events.to_version)
-            .where(events.name == name, events.alias == alias)
-            .order_by(events.id)
-        )
-        with self.engine.connect() as connection:
-            rows = list(connection.execute(query))
-        stack: list[int] = []
-        for row in rows:
-            if row.action == "rollback":
-                stack.pop()
-            else:
-                stack.append(row.to_version)
-        return _AliasState(self.alias_version(name, alias), rows[-1].id if rows else None, tuple(stack))
-
-    def _commit(self, move: AliasMove, state: _AliasState) -> None:
-        """The alias row and its audit record, together or not at all; _Moved if someone moved it first."""
-        aliases, events = aliases_table.c, alias_events_table.c
-        try:
-            with self.engine.begin() as connection:
-                if state.current is None:
-                    connection.execute(
-                        aliases_table.insert().values(
-                            name=move.name, alias=move.alias, version=move.to_version, updated_at=move.at
-                        )
-                    )
-                else:
-                    # Compare-and-set: the row is updated only if it still points where we read it.
-                    updated = connection.execute(
-                        aliases_table.update()
-                        .where(
-                            aliases.name == move.name,
-                            aliases.alias == move.alias,
-                            aliases.version == state.current,
-                        )
-                        .values(version=move.to_version, updated_at=move.at)
-                    )
-                    if updated.rowcount != 1:
-                        raise _Moved
-                # The write above holds the lock, so this sees every committed move (A -> B -> A included).
-                latest = connection.execute(
-                    sa.select(sa.func.max(events.id)).where(
-                        events.name == move.name, events.alias == move.alias
-                    )
-                ).scalar()
-                if latest != state.last_event:
-                    raise _Moved
-                connection.execute(
-                    alias_events_table.insert().values(
-                        name=move.name,
-                        alias=move.alias,
-                        action=move.action,
-                        from_version=move.from_version,
-                        to_version=move.to_version,
-                        actor=move.actor,
-                        reason=move.reason,
-                        at=move.at,
-                    )
-                )
-        except sa.exc.IntegrityError:  # someone created the alias row first
-            raise _Moved from None
 
     def _verify(self, version: ModelVersion, alias: str) -> None:
         """Load the artifact (hash checked) and predict the profile's examples, or StoreError."""
@@ -501,6 +440,67 @@ class Registry:
         with self.engine.connect() as connection:
             if connection.execute(query).first() is None:
                 delete_artifact(uri)
+
+
+# -- moving an alias under a lock ----------------------------------------------------------------------
+
+
+def _lock_alias(connection: sa.Connection, name: str, alias: str) -> None:
+    """Hold off every other move of this alias until the transaction ends (reads are not blocked)."""
+    if connection.dialect.name == "postgresql":
+        key = sa.func.hashtextextended(f"hone alias {name} {alias}", 0)
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    elif connection.dialect.name == "sqlite":
+        # pysqlite begins a transaction only before a write: take the write lock before reading instead.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _alias_state(connection: sa.Connection, name: str, alias: str) -> _AliasState:
+    events = alias_events_table.c
+    query = (
+        sa.select(events.action, events.to_version)
+        .where(events.name == name, events.alias == alias)
+        .order_by(events.id)
+    )
+    stack: list[int] = []
+    for row in connection.execute(query):
+        if row.action == "rollback":
+            stack.pop()
+        else:
+            stack.append(row.to_version)
+    current = connection.execute(
+        sa.select(aliases_table.c.version).where(aliases_table.c.name == name, aliases_table.c.alias == alias)
+    ).scalar()
+    return _AliasState(current, tuple(stack))
+
+
+def _record(connection: sa.Connection, move: AliasMove) -> None:
+    """The alias row and its audit record, in the caller's transaction."""
+    aliases = aliases_table.c
+    if move.from_version is None:
+        connection.execute(
+            aliases_table.insert().values(
+                name=move.name, alias=move.alias, version=move.to_version, updated_at=move.at
+            )
+        )
+    else:
+        connection.execute(
+            aliases_table.update()
+            .where(aliases.name == move.name, aliases.alias == move.alias)
+            .values(version=move.to_version, updated_at=move.at)
+        )
+    connection.execute(
+        alias_events_table.insert().values(
+            name=move.name,
+            alias=move.alias,
+            action=move.action,
+            from_version=move.from_version,
+            to_version=move.to_version,
+            actor=move.actor,
+            reason=move.reason,
+            at=move.at,
+        )
+    )
 
 
 # -- helpers -------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from aiosmtpd.smtp import AuthResult
 from hone.config.schema import AlertChannel, AlertSettings
 from hone.monitor.alerts import channel_label, raise_alert
 from hone.monitor.history import Alert, stored_alerts
-from hone.store.db import Store, sqlite_url
+from hone.store.db import Store
 
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -103,8 +102,8 @@ def mailbox() -> Iterator[Mailbox]:
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(sqlite_url(tmp_path / "hone.db"))
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store(store_url)  # a SQLite file and a PostgreSQL database
     yield opened
     opened.close()
 

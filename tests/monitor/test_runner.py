@@ -138,7 +138,13 @@ class Project:
 
 
 def make_project(
-    folder: Path, fitted: Fitted, *, channels: list[dict[str, Any]], promote: bool = True, **monitor: Any
+    folder: Path,
+    fitted: Fitted,
+    *,
+    channels: list[dict[str, Any]],
+    promote: bool = True,
+    store: str = "hone.db",
+    **monitor: Any,
 ) -> Project:
     document = {
         "project": "housing",
@@ -150,7 +156,7 @@ def make_project(
                 "grid": {"n_estimators": [20]},
             }
         ],
-        "store": "hone.db",
+        "store": store,
         "serve": {"log": "log"},
         "monitor": {
             "window": {"rows": WINDOW_ROWS},
@@ -231,8 +237,10 @@ def closed_url() -> str:
 # -- the run ---------------------------------------------------------------------------------------------
 
 
-def test_clean_traffic_is_checked_once_per_complete_window_and_a_rerun_stores_nothing(tmp_path, fitted):
-    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
+def test_clean_traffic_is_checked_once_per_complete_window_and_a_rerun_stores_nothing(
+    tmp_path, fitted, store_url
+):
+    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}], store=store_url)
     project.log(fitted.stream.iloc[:1100], fitted.good, 1, fitted.schema)
 
     run = run_monitor(project.config, project.store, now=LATER)
@@ -260,8 +268,8 @@ def test_clean_traffic_is_checked_once_per_complete_window_and_a_rerun_stores_no
     assert stored_windows(project.store, "housing", limit=1)[0].to_dict() == more.windows[0].to_dict()
 
 
-def test_a_feed_resending_the_last_windows_rows_alerts_in_the_next_run(tmp_path, fitted):
-    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
+def test_a_feed_resending_the_last_windows_rows_alerts_in_the_next_run(tmp_path, fitted, store_url):
+    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}], store=store_url)
     project.log(fitted.stream.iloc[:500], fitted.good, 1, fitted.schema)
     first = run_monitor(project.config, project.store, now=LATER)
     # Nothing to compare the first window with.
@@ -620,8 +628,8 @@ def test_reading_a_log_in_time_order_holds_at_most_two_batches(tmp_path, fitted,
     assert 0 < most_held <= 2 * 50, most_held  # a chunk straddles at most two batches
 
 
-def test_two_runs_storing_the_same_windows_collide_instead_of_storing_them_twice(tmp_path, fitted):
-    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}])
+def test_two_runs_storing_the_same_windows_collide_instead_of_storing_them_twice(tmp_path, fitted, store_url):
+    project = make_project(tmp_path, fitted, channels=[{"kind": "log"}], store=store_url)
     project.log(fitted.stream.iloc[:500], fitted.good, 1, fitted.schema)
     [report] = run_monitor(project.config, project.store, now=LATER).windows
     # What a second run that read the same (empty) cursor would store:

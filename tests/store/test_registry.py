@@ -1,4 +1,7 @@
-"""The registry on a real SQLite file with real fitted pipelines: versions, aliases, roll-back, audit."""
+"""The registry on a real SQLite file and a real PostgreSQL database with real fitted pipelines.
+
+Versions, aliases, roll-back, audit; the ``registry`` fixture runs each test on both stores.
+"""
 
 from __future__ import annotations
 
@@ -65,8 +68,8 @@ def linear(housing_data: _Housing) -> Pipeline:
 
 
 @pytest.fixture()
-def registry(tmp_path: Path) -> Registry:
-    store = Store(sqlite_url(tmp_path / "hone.db"))
+def registry(store_url: str, tmp_path: Path) -> Registry:
+    store = Store(store_url)
     yield Registry(store, tmp_path / "artifacts")
     store.close()
 
@@ -422,7 +425,7 @@ def test_a_classifier_must_predict_classes_it_was_trained_on(registry, housing_d
 
 def test_a_second_registry_on_the_same_file_sees_the_moves(registry, housing_data, linear, tmp_path):
     _three_versions(registry, housing_data, linear)
-    other_store = Store(sqlite_url(tmp_path / "hone.db"))
+    other_store = Store(registry.store.url)
     other = Registry(other_store, tmp_path / "artifacts")
     try:
         assert other.alias_version("housing") is None
@@ -440,7 +443,7 @@ def test_a_second_registry_on_the_same_file_sees_the_moves(registry, housing_dat
 def test_readers_never_see_a_half_moved_alias(registry, housing_data, linear, tmp_path):
     _three_versions(registry, housing_data, linear)
     registry.promote("housing", 1)
-    reader_store = Store(sqlite_url(tmp_path / "hone.db"))
+    reader_store = Store(registry.store.url)
     reader = Registry(reader_store, tmp_path / "artifacts")
     # One statement, one snapshot: the alias row and its latest audit record must agree.
     together = sa.text(
