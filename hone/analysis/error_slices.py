@@ -19,6 +19,7 @@ from hone.analysis.candidate import Candidate
 from hone.analysis.importance import SearchPath, search_path
 from hone.data.training import TrainingSet
 from hone.errors import HoneError
+from hone.store.jsonable import python_value
 
 CAP_SHARE = 0.005  # a target maximum this common is a cap, not a coincidence
 TOP_BIASED = 3  # how many of the most biased slices to report
@@ -220,11 +221,11 @@ def _worst_rows(
         order = np.argsort(-np.abs(error), kind="stable")[:count]
     return [
         WorstRow(
-            row_id=_plain(training.X.index[i]),
-            truth=_plain(y[i]),
-            prediction=_plain(predicted[i]),
+            row_id=python_value(training.X.index[i]),
+            truth=python_value(y[i]),
+            prediction=python_value(predicted[i]),
             error=float(error[i]),
-            features={str(k): _plain(v) for k, v in training.X.iloc[i].items()},
+            features={str(k): python_value(v) for k, v in training.X.iloc[i].items()},
         )
         for i in order
     ]
@@ -287,10 +288,6 @@ def _edge_labels(edges: np.ndarray) -> list[str]:
             return labels
     return [repr(float(v)) for v in edges]
 
-
-def _plain(value: Any) -> Any:
-    # numpy scalars -> Python scalars, so a CLI table or JSON takes them as they are.
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _num(value: float) -> str:

@@ -7,7 +7,6 @@ on the test set (which makes its estimate optimistic) is visible and warned abou
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from hone.data.training import TrainingSet, load_training_set, read_source
 from hone.errors import DataError, HoneError, StoreError
 from hone.search.scoring import display_score
 from hone.store.db import Store
+from hone.store.jsonable import finite_or_none, params_key
 
 Task = Literal["regression", "classification"]
 Values = dict[str, np.ndarray]
@@ -95,10 +95,10 @@ class TestEvaluation:
             "n_test": self.n_test,
             "confidence": self.confidence,
             "n_bootstrap": self.n_bootstrap,
-            "metrics": {name: _json_float(value) for name, value in self.metrics.items()},
+            "metrics": {name: finite_or_none(value) for name, value in self.metrics.items()},
             "bootstrap": {name: _json_interval(i) for name, i in self.intervals.items()},
             "rmse_t_interval": None if self.rmse_t_interval is None else _json_interval(self.rmse_t_interval),
-            "cv": {"metric": self.cv_metric, "score": _json_float(self.cv_score)},
+            "cv": {"metric": self.cv_metric, "score": finite_or_none(self.cv_score)},
         }
 
 
@@ -118,12 +118,9 @@ class Peeking:
         return self.n_before + 1
 
 
-def _json_float(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
 
 def _json_interval(interval: Interval) -> list[float | None]:
-    return [_json_float(interval.low), _json_float(interval.high)]
+    return [finite_or_none(interval.low), finite_or_none(interval.high)]
 
 
 # -- the test rows ---------------------------------------------------------------------------------
@@ -394,7 +391,7 @@ def record(
         raise StoreError(
             f"project {config.project!r} has no locked test set: run `hone tune` first", where=store.url
         )
-    this = (candidate.model.name, _params_json(candidate.params))
+    this = (candidate.model.name, params_key(candidate.params))
     before = [
         row for row in store.evaluations(config.project) if row.test_ids_sha256 == locked.test_ids_sha256
     ]
@@ -426,8 +423,3 @@ def record(
         final=final,
         warning=warning,
     )
-
-
-def _params_json(params: dict[str, Any]) -> str:
-    # As Store.record_evaluation writes them, so a stored look compares equal to the same params.
-    return json.dumps(params, sort_keys=True, default=repr)

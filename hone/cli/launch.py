@@ -24,17 +24,17 @@ StoreOption = Annotated[
 
 def registry_from_options(config: Path | None, store: str | None) -> tuple[Registry, str | None]:
     """The registry of a project file's store (and the project's model name), or of a store URL."""
-    from hone.store.db import open_store, store_home
+    from hone.store.db import open_store
     from hone.store.registry import Registry
 
     if store is not None:
         opened = open_store(store)
-        return Registry(opened, store_home(opened.url) / "artifacts"), None
+        return Registry.beside_store(opened), None
     path = config or Path("hone.yaml")
     if not path.exists():
         raise HoneError(f"no project file {str(path)!r}: pass --config PATH or --store URL")
     project, opened = open_project(path)
-    return Registry(opened, project.artifacts_url), project.model_name
+    return Registry.of_project(project, opened), project.model_name
 
 
 def model_name(given: str | None, default: str | None, registry: Registry, flag: str = "the model") -> str:
@@ -99,17 +99,18 @@ def models(
 def promote(
     name: Annotated[str, typer.Argument(help="The registered model.")],
     version: Annotated[str, typer.Argument(help="The version to promote (a number or an alias).")],
-    alias: Annotated[str, typer.Option(help="The alias to move.")] = "champion",
+    alias: Annotated[str, typer.Option(help="The alias to move.")] = "champion",  # registry.CHAMPION
     reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "",
     config: ConfigOption = None,
     store: StoreOption = None,
 ) -> None:
     """Move an alias (champion by default) to a version, after loading it and a smoke prediction."""
     from hone.cli.render.launch import alias_move
+    from hone.store.registry import CHAMPION
 
     registry, _ = registry_from_options(config, store)
     target = registry.get(name, version)
-    if alias == "champion":
+    if alias == CHAMPION:
         move = registry.promote(name, target.version, reason=reason)
     else:
         move = registry.set_alias(name, alias, target.version, reason=reason)

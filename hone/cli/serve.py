@@ -108,7 +108,7 @@ def _target(
 
         opened = open_store(store)
         home = store_home(opened.url)
-        registry = Registry(opened, home / "artifacts")
+        registry = Registry.beside_store(opened)
         settings = ServeSettings()
         name = model_name(model, None, registry, "the model to serve with --model")
         log_dir = home / "log"
@@ -117,7 +117,7 @@ def _target(
         if not path.exists():
             raise HoneError(f"no project file {str(path)!r}: pass --config PATH or --store URL")
         project, opened = open_project(path)
-        registry = Registry(opened, project.artifacts_url)
+        registry = Registry.of_project(project, opened)
         settings = project.serve
         name = model or project.model_name
         log_dir = project.log_dir

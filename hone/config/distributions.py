@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from hone.errors import ConfigError
+from hone.errors import ConfigError, close_matches
 
 Space = list[dict[str, Any]] | dict[str, Any]
 
@@ -55,7 +54,7 @@ def _parse(text: str) -> tuple[str, dict[str, float]]:
     name, inner = call.groups()
     form = _FORMS.get(name)
     if form is None:
-        close = difflib.get_close_matches(name, list(_FORMS), n=1)
+        close = close_matches(name, _FORMS)
         raise ValueError(f"unknown distribution {name!r}" + (f", did you mean {close[0]!r}" if close else ""))
     args: dict[str, float] = {}
     keywords_started = False

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from hone.errors import ConfigError
+from hone.errors import ConfigError, close_matches
 
 KeyPath = tuple[str | int, ...]
 
@@ -28,7 +27,7 @@ class ConfigProblem(ValueError):
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = close_matches(word, choices)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

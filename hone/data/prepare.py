@@ -7,7 +7,6 @@ importances read like the book's.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -20,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hone.errors import DataError
+from hone.errors import DataError, did_you_mean
 
 IMPUTE_CHOICES = ("median", "mean", "most_frequent", "none")
 SCALE_CHOICES = ("standard", "minmax", "none")
@@ -149,10 +148,6 @@ def _category_name(feature: str, category: object) -> str:
     return str(category)
 
 
-def _suggest(name: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(name, options, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
 
 def _check_listed(names: list[str], key: str, frame: pd.DataFrame, target: str) -> None:
     available = [str(c) for c in frame.columns]
@@ -163,7 +158,7 @@ def _check_listed(names: list[str], key: str, frame: pd.DataFrame, target: str) 
             )
         if name not in available:
             raise DataError(
-                f"column {name!r} not found{_suggest(name, available)};"
+                f"column {name!r} not found{did_you_mean(name, available)};"
                 f" available columns: {', '.join(available)}",
                 where=f"prepare.{key}",
             )
@@ -228,7 +223,7 @@ def _check_derived(spec: PrepareSpec, frame: pd.DataFrame, numeric: list[str]) -
             if operand not in available:
                 raise DataError(
                     f"derived feature {feature!r} = {expression!r} uses column {operand!r},"
-                    f" which is not in the data{_suggest(operand, available)}",
+                    f" which is not in the data{did_you_mean(operand, available)}",
                     where="prepare.derived",
                 )
             if operand not in numeric:

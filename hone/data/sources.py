@@ -6,7 +6,6 @@ Every problem becomes a one-line DataError naming the file, and the column and l
 from __future__ import annotations
 
 import csv
-import difflib
 import gzip
 import os
 import re
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hone.errors import DataError
+from hone.errors import DataError, did_you_mean
 
 _CSV_SUFFIXES = (".csv", ".csv.gz")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -121,16 +120,11 @@ def _row_ref(position: int, source: str) -> str:
     return f"row {position + 1}"
 
 
-def _suggest(name: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(name, options, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
 
 def _missing_column(name: str, role: str, columns: list[str], source: str) -> DataError:
-    return DataError(
-        f"{role} column {name!r} not found{_suggest(name, columns)}; available columns: {', '.join(columns)}",
-        where=source,
-    )
+    hint = did_you_mean(name, columns)
+    available = ", ".join(columns)
+    return DataError(f"{role} column {name!r} not found{hint}; available columns: {available}", where=source)
 
 
 def _is_blank(series: pd.Series) -> pd.Series:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import difflib
 import gzip
 import os
 import queue
@@ -38,7 +37,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from hone.data.schema import MAX_PROBLEMS, FeatureSchema, Problem, SchemaViolation
-from hone.errors import DataError
+from hone.errors import DataError, did_you_mean
 
 # The report keeps this many problems; the output file has a problem text for every invalid row.
 MAX_REPORTED = 100
@@ -174,8 +173,7 @@ def _require_columns(available: Sequence[str], schema: FeatureSchema, keep: list
     for role, wanted in (("feature", schema.names), ("kept", keep)):
         for name in wanted:
             if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(name, names)
                 raise DataError(
                     f"{role} column {name!r} not found{hint}; the input has: {', '.join(names)}", where=where
                 )

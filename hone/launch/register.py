@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sklearn.base import is_classifier
 
@@ -23,10 +22,8 @@ from hone.data.schema import FeatureSchema
 from hone.data.training import TrainingSet, load_training_set
 from hone.search.scoring import display_score
 from hone.store.db import Store
-from hone.store.registry import AliasMove, ModelVersion, Registry
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+from hone.store.jsonable import params_key, python_value
+from hone.store.registry import CHALLENGER, CHAMPION, AliasMove, ModelVersion, Registry
 
 
 @dataclass(frozen=True)
@@ -37,9 +34,6 @@ class Registration:
     move: AliasMove | None
     existing: bool = False  # the same candidate on the same data was registered before: nothing new
 
-
-def open_registry(config: ProjectConfig, store: Store) -> Registry:
-    return Registry(store, config.artifacts_url)
 
 
 def register_candidate(
@@ -58,24 +52,21 @@ def register_candidate(
     """
     chosen = find_candidate(config, store, which, candidate)
     training = load_training_set(config)
-    registry = open_registry(config, store)
+    registry = Registry.of_project(config, store)
     same = _registered_before(registry, config, chosen, training)
     if same is not None:
         return Registration(same, None, existing=True)
     pipeline = chosen.pipeline(training).fit(training.X, training.y)
-    schema = feature_schema(config, training)
-    # The profile keeps the distribution of honest predictions (out-of-fold), not of refit ones that
-    # have seen their own rows: those are what live predictions should look like.
-    predictions = oof_predictions(chosen, training)
-    task = "classification" if is_classifier(pipeline) else "regression"
-    profile = ReferenceProfile.build(training.X, schema, y=training.y, predictions=predictions, task=task)
-    version = registry.register(
-        config.model_name,
+    version = register_pipeline(
+        registry,
+        config,
+        training,
         pipeline,
-        task=task,
-        schema=schema,
-        profile=profile.to_dict(),
-        params=_plain(chosen.params),
+        task="classification" if is_classifier(pipeline) else "regression",
+        # The profile keeps the distribution of honest predictions (out-of-fold), not of refit ones that
+        # have seen their own rows: those are what live predictions should look like.
+        predictions=oof_predictions(chosen, training),
+        params={name: python_value(value) for name, value in chosen.params.items()},
         metrics=_metrics(config, store, chosen),
         data={
             "sha256": training.split.data_sha256,
@@ -97,17 +88,55 @@ def register_candidate(
     return Registration(version, move)
 
 
+def register_pipeline(
+    registry: Registry,
+    config: ProjectConfig,
+    training: TrainingSet,
+    pipeline: Any,
+    *,
+    task: str,
+    predictions: Any,
+    params: dict[str, Any],
+    metrics: dict[str, Any],
+    data: dict[str, Any],
+    source: dict[str, Any],
+    description: str,
+    created_by: str | None = None,
+) -> ModelVersion:
+    """A fitted pipeline registered with what serving and monitoring need: the schema of the training
+    features and their reference profile (with ``predictions``, honest ones, as the predictions' profile).
+
+    `hone register` and `hone retrain` both register through here."""
+    schema = feature_schema(config, training)
+    profile = ReferenceProfile.build(
+        training.X[schema.names], schema, y=training.y, predictions=predictions, task=task
+    )
+    return registry.register(
+        config.model_name,
+        pipeline,
+        task=task,
+        schema=schema,
+        profile=profile.to_dict(),
+        params=params,
+        metrics=metrics,
+        data=data,
+        source=source,
+        description=description,
+        created_by=created_by,
+    )
+
+
 def _registered_before(
     registry: Registry, config: ProjectConfig, chosen: Candidate, training: TrainingSet
 ) -> ModelVersion | None:
     """A version refit from the same candidate on the same data: registering again would duplicate it."""
     if config.model_name not in registry.names():
         return None
-    params = _json(_plain(chosen.params))
+    params = params_key({name: python_value(value) for name, value in chosen.params.items()})
     for version in reversed(registry.versions(config.model_name)):
         if (
             version.source.get("model") == chosen.model.name
-            and _json(version.params) == params
+            and params_key(version.params) == params
             and version.data.get("sha256") == training.split.data_sha256
         ):
             return version
@@ -137,7 +166,7 @@ def _metrics(config: ProjectConfig, store: Store, chosen: Candidate) -> dict[str
             "folds": chosen.summary.n_splits,
         }
     }
-    params = _json(chosen.params)
+    params = params_key(chosen.params)
     looks = [
         row
         for row in store.evaluations(config.project)
@@ -147,11 +176,3 @@ def _metrics(config: ProjectConfig, store: Store, chosen: Candidate) -> dict[str
         metrics["test"] = json.loads(looks[-1].metrics)
     return metrics
 
-
-def _json(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, default=repr)
-
-
-def _plain(params: dict[str, Any]) -> dict[str, Any]:
-    """Params as JSON values (numpy scalars become Python numbers)."""
-    return {name: value.item() if isinstance(value, np.generic) else value for name, value in params.items()}

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hone.errors import HoneError
+from hone.store.jsonable import finite_or_none
 
 # Resamples are drawn in blocks of about this many cells, to bound memory on large holdouts.
 _BLOCK_CELLS = 2_000_000
@@ -69,16 +70,16 @@ class GateResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: _json_value(value) for name, value in asdict(self).items()}
+        return {
+            name: finite_or_none(value) if isinstance(value, float) else value
+            for name, value in asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GateResult:
         fields = cls.__dataclass_fields__
         return cls(**{name: math.nan if data.get(name) is None else data[name] for name in fields})
 
-
-def _json_value(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def paired_gate(

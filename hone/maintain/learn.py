@@ -27,7 +27,6 @@ import sqlalchemy as sa
 
 from hone.config.schema import ProjectConfig
 from hone.errors import HoneError, StoreError
-from hone.launch.register import open_registry
 from hone.store.db import Store, metadata
 from hone.store.logbook import read_feedback, read_predictions
 from hone.store.registry import CHAMPION, ModelVersion, Registry
@@ -100,7 +99,7 @@ def learn(
 ) -> LearnOutcome:
     """Learn the labelled rows since the last snapshot; snapshot every N rows / T of feedback time."""
     now = _utc(now or datetime.now(timezone.utc))
-    registry = open_registry(config, store)
+    registry = Registry.of_project(config, store)
     _ensure_table(store)
     name, settings = config.model_name, config.learn
     start = _starting_point(registry, store, name)
@@ -153,13 +152,13 @@ def learn(
                 registry,
                 store,
                 pipeline,
-                current,
-                start.version,
-                position,
-                since,
-                rows_seen,
-                {"metric": outcome.metric, "progressive": progressive},
-                promote,
+                previous=current,
+                base=start.version,
+                position=position,
+                rows=since,
+                rows_seen=rows_seen,
+                score={"metric": outcome.metric, "progressive": progressive},
+                promote=promote,
             )
             outcome.snapshots.append(snapshot)
             current = registry.get(name, snapshot.version)
@@ -256,6 +255,7 @@ def _save(
     registry: Registry,
     store: Store,
     pipeline: Any,
+    *,
     previous: ModelVersion,
     base: ModelVersion,
     position: Position,

@@ -35,13 +35,13 @@ from hone.data.training import (
     training_set_from_frame,
 )
 from hone.errors import DataError, HoneError, StoreError
-from hone.launch.register import CHALLENGER, feature_schema, open_registry
+from hone.launch.register import register_pipeline
 from hone.maintain.gate import GateResult, loss_name, paired_gate, resampled_means, row_losses
 from hone.monitor.checks import check_window
 from hone.search.summary import SearchSummary, summarize
 from hone.store.db import Store, metadata
 from hone.store.logbook import read_feedback, read_predictions
-from hone.store.registry import CHAMPION, ModelVersion, Registry
+from hone.store.registry import CHALLENGER, CHAMPION, ModelVersion, Registry
 from hone.tune.project import search_model
 from hone.tune.resolve import resolve_model
 
@@ -155,7 +155,7 @@ def retrain(
     now = now or datetime.now(timezone.utc)
     refit_only = config.retrain.refit_only if refit_only is None else refit_only
     settings = config.retrain
-    registry = open_registry(config, store)
+    registry = Registry.of_project(config, store)
     name = config.model_name
     champion = _champion(registry, name)
     champion_pipeline = registry.load(champion)
@@ -487,18 +487,15 @@ def _register(
     refit_only: bool,
 ) -> ModelVersion:
     training = fresh.train
-    schema = feature_schema(config, training)
-    profile = ReferenceProfile.build(
-        training.X[schema.names], schema, y=training.y, predictions=fit.predictions, task=champion.task
-    )
     metrics = {"test": holdout_metrics} if fit.cv is None else {"cv": fit.cv, "test": holdout_metrics}
     how = "refit of its params" if refit_only else f"{fit.spec.name} searched again"
-    version = registry.register(
-        config.model_name,
+    version = register_pipeline(
+        registry,
+        config,
+        training,
         fit.pipeline,
         task=champion.task,
-        schema=schema,
-        profile=profile.to_dict(),
+        predictions=fit.predictions,
         params=fit.params,
         metrics=metrics,
         data={"sha256": training.split.data_sha256, "n_rows": training.n_rows, **fresh.counts()},

@@ -7,7 +7,6 @@ why; it never stops the monitor run. Every alert is stored, also those the cool-
 from __future__ import annotations
 
 import logging
-import math
 import os
 import smtplib
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import httpx
 from hone.config.schema import AlertChannel, AlertSettings
 from hone.monitor.history import Alert, in_cooldown, save_alert
 from hone.store.db import Store
+from hone.store.jsonable import finite_or_none
 
 logger = logging.getLogger("hone.monitor.alerts")
 
@@ -76,8 +76,8 @@ def payload(alert: Alert) -> dict[str, Any]:
         "kind": alert.kind,
         "check": alert.check,
         "feature": alert.feature,
-        "value": _json_number(alert.value),
-        "threshold": _json_number(alert.threshold),
+        "value": finite_or_none(alert.value),
+        "threshold": finite_or_none(alert.threshold),
         "message": alert.message,
         "window": {"start": alert.window_start.isoformat(), "end": alert.window_end.isoformat()},
         "at": alert.at.isoformat(),
@@ -161,15 +161,9 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def _json_number(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
 
 def _shown(value: float | None) -> str:
-    number = _json_number(value)
+    number = finite_or_none(value)
     return "-" if number is None else f"{number:.6g}"
 
 

@@ -38,6 +38,7 @@ from hone.monitor.quality import (
     reference_top_share,
     repeat_share,
 )
+from hone.store.jsonable import finite_or_none
 
 __all__ = [
     "Check",
@@ -78,8 +79,8 @@ class Check:
             "kind": self.kind,
             "name": self.name,
             "feature": self.feature,
-            "value": _json_float(self.value),
-            "threshold": _json_float(self.threshold),
+            "value": finite_or_none(self.value),
+            "threshold": finite_or_none(self.threshold),
             "failed": self.failed,
             "message": self.message,
         }
@@ -111,7 +112,7 @@ class Performance:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            name: _json_float(value) if isinstance(value, float) else value
+            name: finite_or_none(value) if isinstance(value, float) else value
             for name, value in vars(self).items()
         }
 
@@ -173,9 +174,6 @@ class WindowReport:
             checks=[Check.from_dict(check) for check in data["checks"]],
         )
 
-
-def _json_float(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 # -- the window ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from hone.errors import StoreError
 from hone.store.db import Store, metadata
+from hone.store.jsonable import json_default
 
 if TYPE_CHECKING:  # alerts need these tables without the checks' dependencies
     from hone.monitor.checks import WindowReport
@@ -203,7 +204,7 @@ def save_windows(
             "n_rows": window.report.n_rows,
             "n_labelled": window.report.n_labelled,
             "n_failed": len(window.report.failed),
-            "report": json.dumps(window.report.to_dict(), allow_nan=False, default=_plain),
+            "report": json.dumps(window.report.to_dict(), allow_nan=False, default=json_default),
             "cursor_ts": window.cursor_ts,
             "cursor_ids": json.dumps(sorted(window.cursor_ids)),
             "created_at": created_at,
@@ -247,13 +248,6 @@ def stored_windows_with_versions(
         rows = list(connection.execute(query))
     return [(row.version, WindowReport.from_dict(json.loads(row.report))) for row in reversed(rows)]
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "item"):  # a numpy scalar
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON-able")
 
 
 # -- alerts ----------------------------------------------------------------------------------------------

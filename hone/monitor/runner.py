@@ -61,7 +61,7 @@ def run_monitor(config: ProjectConfig, store: Store, *, now: datetime | None = N
     """Check the new complete windows of the served model's log; store them and raise their alerts."""
     now = now or datetime.now(timezone.utc)
     name = config.model_name
-    registry = Registry(store, config.artifacts_url)
+    registry = Registry.of_project(config, store)
     _require_champion(registry, name)
     cursor = last_cursor(store, name)
     versions = _Versions(registry, name)

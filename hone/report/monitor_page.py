@@ -77,7 +77,7 @@ def write_monitor_page(store: Store, config: ProjectConfig, path: str | os.PathL
     name = config.model_name
     windows = stored_windows_with_versions(store, name, limit=MAX_WINDOWS)
     alerts = stored_alerts(store, name, limit=MAX_ALERTS)
-    champion = Registry(store, config.artifacts_url).alias_version(name, CHAMPION)
+    champion = Registry.of_project(config, store).alias_version(name, CHAMPION)
     html = render_monitor_page(name, champion, windows, alerts, config)
     return _write(html, Path(path))
 

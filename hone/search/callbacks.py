@@ -132,32 +132,14 @@ class ReportingEvaluator:
         self.evaluator = evaluator
         self.tasks = tasks
 
-    @property
-    def job(self) -> Any:
-        return self.evaluator.job
-
-    @property
-    def n_splits(self) -> int:
-        return self.evaluator.n_splits
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (job, candidates, folds, pruned, results, prune, ...) is the engine's own.
+        return getattr(self.evaluator, name)
 
     def task(self, name: str, max_subtasks: int | None, *, leaves: bool = True) -> Any:
         """Open a callback task (``with evaluate_candidates.task("search", n_fits): ...``), as sklearn's
         ``_run_search`` opens subcontexts; ``leaves``: the fits of the batches inside are its children."""
         return self.tasks.task(name, max_subtasks, first=len(self.evaluator.candidates), leaves=leaves)
-
-    @property
-    def candidates(self) -> list[Params]:
-        return self.evaluator.candidates
-
-    @property
-    def pruned(self) -> set[int]:
-        return self.evaluator.pruned
-
-    def results(self) -> dict[str, Any]:
-        return self.evaluator.results()
-
-    def prune(self, indices: Sequence[int]) -> None:
-        self.evaluator.prune(indices)
 
     def __call__(
         self,

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 from hone.data.schema import FeatureSchema
 from hone.errors import HoneError, StoreError
 from hone.launch.predictor import Predictor, compile_predictor
+from hone.store.registry import CHAMPION
 
 if TYPE_CHECKING:
     from hone.store.registry import ModelVersion, Registry
 
 logger = logging.getLogger("hone.serve")
 
-CHAMPION = "champion"
 # Rows of the reference profile's examples predicted before a version is switched in.
 SMOKE_ROWS = 5
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from hone.errors import StoreError
+from hone.store.jsonable import params_key
 from hone.store.schema import prepare_schema
 
 metadata = sa.MetaData()
@@ -182,7 +185,7 @@ class Store:
                     test_ids_sha256=test_ids_sha256,
                     model=model,
                     study=study,
-                    params=json.dumps(params, sort_keys=True, default=repr),
+                    params=params_key(params),
                     metrics=json.dumps(metrics, sort_keys=True),
                     final=final,
                     created_at=now(),
@@ -220,6 +223,17 @@ class Store:
             connection.execute(
                 runs_table.update().where(runs_table.c.id == run_id).values(studies=json.dumps(studies))
             )
+
+    @contextmanager
+    def run(self, project: str, command: str) -> Iterator[int]:
+        """A run's bracket: recorded as running, then finished, or interrupted if anything escapes."""
+        run_id = self.start_run(project, command)
+        try:
+            yield run_id
+        except BaseException:
+            self.finish_run(run_id, "interrupted")
+            raise
+        self.finish_run(run_id)
 
     def finish_run(self, run_id: int, status: str = "finished") -> None:
         with self.engine.begin() as connection:

@@ -20,9 +20,9 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -30,9 +30,14 @@ import sqlalchemy as sa
 from hone.data.schema import FeatureSchema
 from hone.errors import DataError, StoreError
 from hone.store.artifacts import ArtifactStore, delete_artifact, read_artifact
-from hone.store.db import Store, metadata, now
+from hone.store.db import Store, metadata, now, store_home
+from hone.store.jsonable import to_json
 
-CHAMPION = "champion"
+if TYPE_CHECKING:
+    from hone.config.schema import ProjectConfig
+
+CHAMPION = "champion"  # the alias served and monitored
+CHALLENGER = "challenger"  # the alias a new version gets while a champion is in place
 CHALLENGER = "challenger"
 TASKS = ("regression", "classification")
 # Recorded with every version: unpickling needs compatible versions of these.
@@ -150,6 +155,16 @@ class Registry:
         except sa.exc.SQLAlchemyError as error:
             raise StoreError(f"cannot create the registry tables: {str(error).splitlines()[0]}") from None
 
+    @classmethod
+    def of_project(cls, config: ProjectConfig, store: Store) -> Registry:
+        """The registry of a project: its store, artifacts where the project file says."""
+        return cls(store, config.artifacts_url)
+
+    @classmethod
+    def beside_store(cls, store: Store) -> Registry:
+        """The registry of a store given by URL alone: artifacts next to it (``store_home``)."""
+        return cls(store, store_home(store.url) / "artifacts")
+
     # -- versions ------------------------------------------------------------------------------------
 
     def register(
@@ -179,13 +194,13 @@ class Registry:
         columns = {
             "created_by": created_by or default_actor(),
             "task": task,
-            "params": _json(params),
-            "metrics": _json(metrics),
-            "data": _json(data),
-            "libraries": _json(libraries if libraries is not None else library_versions(pipeline)),
-            "feature_schema": _json(schema.to_dict()),
-            "profile": _json(profile),
-            "source": _json(source),
+            "params": to_json(params),
+            "metrics": to_json(metrics),
+            "data": to_json(data),
+            "libraries": to_json(libraries if libraries is not None else library_versions(pipeline)),
+            "feature_schema": to_json(schema.to_dict()),
+            "profile": to_json(profile),
+            "source": to_json(source),
             "description": description,
         }
         for _ in range(_ATTEMPTS):
@@ -576,22 +591,6 @@ def _prediction_problem(predictions: np.ndarray, n: int, task: str, classes: Any
     return None
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, default=_plain)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if isinstance(value, Path):
-        return str(value)
-    return repr(value)  # an estimator or callable in params: its repr is what a reader can use
 
 
 def _utc(moment: datetime) -> datetime:

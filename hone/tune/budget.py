@@ -26,7 +26,7 @@ from hone.search.budget import BudgetModel, BudgetResult, BudgetSearch, search_w
 from hone.search.builtin_spaces import DataShape, ModelSpace, default_shortlist, space_for
 from hone.search.scoring import display_score
 from hone.store.db import Store
-from hone.tune.project import ModelOutcome, TuneOutcome
+from hone.tune.outcome import ModelOutcome, TuneOutcome
 from hone.tune.resolve import resolve_estimator
 
 Reporter = Callable[[Sequence[BudgetModel], float, float], None]
@@ -151,25 +151,20 @@ def tune_within_budget(
         )
         return BudgetSearch(model.estimator, model.space, **(options | overrides))
 
-    run_id = store.start_run(config.project, "tune")
-    try:
-        result = search_within_budget(models, y, budget, make_search, report)
-    except BaseException:
-        store.finish_run(run_id, "interrupted")
-        raise
     outcomes = []
-    for model in models:
-        search = result.searches.get(model.name)
-        if search is None:
-            continue
-        store.optuna.set_study_user_attr(
-            store.optuna.get_study_id_from_name(model.study), "hone.model", model.name
-        )
-        store.add_run_study(run_id, model.study)
-        outcomes.append(
-            ModelOutcome(model.name, settings.model_copy(update={"strategy": "budget"}), [search])
-        )
-    store.finish_run(run_id)
+    with store.run(config.project, "tune") as run_id:
+        result = search_within_budget(models, y, budget, make_search, report)
+        for model in models:
+            search = result.searches.get(model.name)
+            if search is None:
+                continue
+            store.optuna.set_study_user_attr(
+                store.optuna.get_study_id_from_name(model.study), "hone.model", model.name
+            )
+            store.add_run_study(run_id, model.study)
+            outcomes.append(
+                ModelOutcome(model.name, settings.model_copy(update={"strategy": "budget"}), [search])
+            )
     outcome = TuneOutcome(run_id, recorded, len(training.X), len(split.test_index), names, outcomes)
     outcome.budget = _summary(budget, result)
     return outcome

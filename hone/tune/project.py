@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sklearn.base import is_classifier
@@ -23,9 +23,10 @@ from hone.search import GridSearch, HalvingGridSearch, HalvingRandomSearch, Rand
 from hone.search.engine import Progress
 from hone.search.estimators import BaseSearch
 from hone.search.scoring import resolve_scoring
-from hone.search.space import EdgeHit, expanded_grid, find_edges, grid_candidates
+from hone.search.space import expanded_grid, grid_candidates
 from hone.search.tpe_space import tpe_space
 from hone.store.db import Store
+from hone.tune.outcome import ModelOutcome, TuneOutcome
 from hone.tune.resolve import resolve_model
 
 ProgressFactory = Callable[[str, "str | None"], "Progress | None"]
@@ -153,40 +154,6 @@ def _in_pipeline(config: ProjectConfig, training: TrainingSet, estimator: Any, s
     return pipeline, [prefixed(p) for p in space] if isinstance(space, list) else prefixed(space)
 
 
-@dataclass
-class ModelOutcome:
-    """One model's searches: the first round and any rounds that widened the grid past its edge."""
-
-    name: str
-    settings: SearchSettings
-    rounds: list[BaseSearch] = field(default_factory=list)
-
-    @property
-    def search(self) -> BaseSearch:
-        """The round whose best candidate scored highest."""
-        return max(self.rounds, key=lambda s: s.best_score_)
-
-    @property
-    def tried(self) -> list[dict[str, Any]]:
-        return [params for search in self.rounds for params in search.cv_results_["params"]]
-
-    @property
-    def edges(self) -> list[EdgeHit]:
-        """Edges of the overall best against every value tried in any round."""
-        return find_edges(self.tried, self.search.best_params_)
-
-
-@dataclass
-class TuneOutcome:
-    run_id: int
-    split_recorded: bool
-    n_train: int
-    n_test: int
-    feature_names: list[str]
-    models: list[ModelOutcome]
-    budget: Any = None  # a hone.tune.budget.BudgetSummary when searched within a time budget
-
-
 def tune(
     config: ProjectConfig,
     *,
@@ -223,16 +190,13 @@ def tune(
         [int(i) for i in split.test_index],
         split.test_ids_sha256,
     )
-    run_id = store.start_run(config.project, "tune")
     outcomes = []
-    try:
+    with store.run(config.project, "tune") as run_id:
         for plan in plans:
             X = training.X if plan.settings.prepare_in_folds else prepared
-            outcomes.append(_tune_model(plan, X, y, store, run_id, progress, expand))
-    except BaseException:
-        store.finish_run(run_id, "interrupted")
-        raise
-    store.finish_run(run_id)
+            outcomes.append(
+                _tune_model(plan, X, y, store=store, run_id=run_id, progress=progress, expand=expand)
+            )
     return TuneOutcome(run_id, recorded, len(training.X), len(split.test_index), names, outcomes)
 
 
@@ -255,18 +219,19 @@ def search_model(
     if not plan.settings.prepare_in_folds:
         preparation = project_preparation(config, training)
         X = preparation.fit_transform(training.X)
-    run_id = store.start_run(config.project, command)
-    try:
-        outcome = _tune_model(plan, X, y, store, run_id, progress, expand=False)
-    except BaseException:
-        store.finish_run(run_id, "interrupted")
-        raise
-    store.finish_run(run_id)
-    return outcome
+    with store.run(config.project, command) as run_id:
+        return _tune_model(plan, X, y, store=store, run_id=run_id, progress=progress, expand=False)
 
 
 def _tune_model(
-    plan: ModelPlan, X: Any, y: Any, store: Store, run_id: int, progress: ProgressFactory | None, expand: bool
+    plan: ModelPlan,
+    X: Any,
+    y: Any,
+    *,
+    store: Store,
+    run_id: int,
+    progress: ProgressFactory | None,
+    expand: bool,
 ) -> ModelOutcome:
     outcome = ModelOutcome(plan.spec.name, plan.settings)
     space, study = plan.space, plan.study

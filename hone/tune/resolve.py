@@ -9,7 +9,6 @@ Errors are ConfigErrors pointing at the offending key (``ModelSpec.where``).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import pkgutil
@@ -17,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from hone.config.distributions import Space, parse_distribution
-from hone.errors import ConfigError
+from hone.errors import ConfigError, close_matches
 
 if TYPE_CHECKING:
     from hone.config.schema import ModelSpec, SearchSettings
@@ -35,9 +34,6 @@ __all__ = [
 
 # --- estimators --------------------------------------------------------------------------------
 
-
-def _close(word: str, choices: Iterable[str]) -> list[str]:
-    return difflib.get_close_matches(word, sorted(set(choices)), n=3, cutoff=0.6)
 
 
 def _one_line(text: object) -> str:
@@ -71,7 +67,7 @@ def _import_class(path: str, where: str) -> type:
             names = set(dir(obj))
             if hasattr(obj, "__path__"):  # a package: its submodules are valid next names too
                 names.update(info.name for info in pkgutil.iter_modules(obj.__path__))
-            close = _close(name, names)
+            close = close_matches(name, sorted(set(names)), n=3)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
                 f"cannot import {path!r}: {getattr(obj, '__name__', obj)!s} has no attribute {name!r}{hint}",
@@ -98,7 +94,7 @@ def _init_params(cls: type) -> set[str] | None:
 
 def _unknown_param(key: str, estimator: str, valid: Iterable[str], where: str) -> ConfigError:
     valid = sorted(set(valid))
-    close = _close(key, valid)
+    close = close_matches(key, sorted(set(valid)), n=3)
     if close:
         hint = "did you mean " + " or ".join(repr(name) for name in close) + "?"
     else:

@@ -63,3 +63,12 @@ def test_a_run_records_its_studies_once_each_and_how_it_ended(store):
     assert before <= started
     assert last.finished_at is not None
     assert store.last_run("prices") is None
+
+
+def test_a_run_is_finished_or_marked_interrupted_when_something_escapes(store):
+    with store.run("housing", "tune") as run_id:
+        assert store.last_run("housing").status == "running"
+    assert (store.last_run("housing").id, store.last_run("housing").status) == (run_id, "finished")
+    with pytest.raises(KeyboardInterrupt), store.run("housing", "tune") as run_id:
+        raise KeyboardInterrupt
+    assert (store.last_run("housing").id, store.last_run("housing").status) == (run_id, "interrupted")

@@ -67,10 +67,12 @@ def registration(console: Console, result: Registration, config: Path) -> None:
         highlight=False,
     )
     if result.move is not None:
+        from hone.store.registry import CHAMPION
+
         move = result.move
         before = f" (was v{move.from_version})" if move.from_version is not None else ""
         console.print(f"alias [bold]{move.alias}[/] → v{move.to_version}{before}", highlight=False)
-        if move.alias == "champion":
+        if move.alias == CHAMPION:
             console.print(
                 f"serve it:  hone serve -c {config}\n"
                 "then:      curl -s localhost:8000/predict -H 'content-type: application/json'"
