@@ -8,6 +8,7 @@ from helpers.parity import assert_same_results
 from scipy.stats import randint
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestRegressor
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.tree import DecisionTreeRegressor
 
 import hone
 from hone.search.plan import configure, plan
@@ -49,6 +50,26 @@ def test_shared_extra_trees_classifier_probabilities_equal_sklearn(housing_slice
     theirs = RandomizedSearchCV(ExtraTreesClassifier(random_state=5), space, **settings).fit(X, labels)
     ours = hone.RandomSearch(ExtraTreesClassifier(random_state=5), space, **settings).fit(X, labels)
     assert_same_results(ours, theirs)
+
+
+def test_each_tree_predicts_a_folds_rows_once_and_scores_stay_bit_identical(housing_slice, monkeypatch):
+    X, y = housing_slice
+    grid = {"n_estimators": [3, 10, 20]}
+    settings = dict(cv=3, scoring="neg_mean_squared_error", return_train_score=True)
+    unshared = hone.GridSearch(RandomForestRegressor(random_state=0), grid, share=False, **settings).fit(X, y)
+    calls = []
+    original = DecisionTreeRegressor.predict
+
+    def counting(self, X, check_input=True):
+        calls.append(len(X))
+        return original(self, X, check_input=check_input)
+
+    monkeypatch.setattr(DecisionTreeRegressor, "predict", counting)
+    shared = hone.GridSearch(RandomForestRegressor(random_state=0), grid, **settings).fit(X, y)
+    # 20 trees x (test rows + training rows) x 3 folds, then nothing more: every prefix reads the sums.
+    assert len(calls) == 20 * 2 * 3
+    for key in [k for k in unshared.cv_results_ if k.startswith("split")]:
+        np.testing.assert_array_equal(shared.cv_results_[key], unshared.cv_results_[key], err_msg=key)
 
 
 def test_fit_time_is_apportioned_by_trees(housing_slice):

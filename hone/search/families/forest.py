@@ -17,6 +17,7 @@ fit would have taken; the members' fit times therefore add up to more than the w
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -66,6 +67,7 @@ def _answering(view: Any, answers: list[tuple[Any, np.ndarray]]) -> Any:
     method = "predict_proba" if isinstance(view, ClassifierMixin) else "predict"
     computed = getattr(view, method)
 
+    @functools.wraps(computed)  # scorers find the response method by its name
     def answer(X: Any) -> np.ndarray:
         for rows, output in answers:
             if X is rows:
@@ -114,9 +116,16 @@ class ForestPrefix:
         forest = clone(largest)
         fit_time = fit_model(forest, data, {})
         total = forest.n_estimators
+        sizes = {model.n_estimators for _, model in members}
+        # Every tree predicts the fold's rows once; the views answer from the running sums.
+        rows = [data.X_test, data.X_train] if context.return_train_score else [data.X_test]
+        outputs = [prefix_outputs(forest, X, sizes) for X in rows] if forest.n_outputs_ == 1 else []
         return [
             score_fitted(
-                prefix_view(forest, model.n_estimators),
+                _answering(
+                    prefix_view(forest, model.n_estimators),
+                    [(X, by_size[model.n_estimators]) for X, by_size in zip(rows, outputs, strict=False)],
+                ),
                 data,
                 context,
                 candidate=index,
@@ -124,7 +133,6 @@ class ForestPrefix:
             )
             for index, model in members
         ]
-
 
 
 @contextmanager
