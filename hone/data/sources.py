@@ -76,7 +76,32 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if dupes:
         listed = ", ".join(dupes)
         raise DataError(f"duplicate column name(s) in the header (line 1): {listed}", where=str(path))
+    _check_short_lines(path, frame, len(header))
     return frame
+
+
+def _check_short_lines(path: Path, frame: pd.DataFrame, n_fields: int) -> None:
+    """pandas fills a line with too few fields with NaN (a missing category becomes the category "nan"):
+    refuse it, as pandas refuses a line with too many.
+
+    Such a line always leaves the last column empty, so only a file whose last column has blanks is
+    read again, with the csv module, to tell a short line from an empty last field."""
+    if frame.empty or not frame.iloc[:, -1].isna().any():
+        return
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    short: list[tuple[int, int]] = []
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for fields in reader:
+            if fields and len(fields) < n_fields:  # [] is a blank line, which pandas skips too
+                short.append((reader.line_num, len(fields)))
+    if short:
+        line, saw = short[0]
+        more = f" ({len(short)} lines have too few fields)" if len(short) > 1 else ""
+        raise DataError(
+            f"malformed CSV at line {line}: expected {n_fields} fields, saw {saw}{more}", where=str(path)
+        )
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
