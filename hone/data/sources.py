@@ -208,3 +208,23 @@ def validate_frame(
     else:
         for column in frame.columns:
             _check_numeric(frame, column, source, declared=False)
+
+
+def check_regression_target(y: pd.Series, *, target: str, source: str, estimator: str) -> None:
+    """A regressor needs a numeric target: say so, naming the column, file and first text value.
+
+    ``y`` keeps the table's row positions as its index (the split's rows), so the line is the file's."""
+    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+        return
+    present = ~_is_blank(y)
+    bad = present & pd.to_numeric(y.where(present), errors="coerce").isna()
+    if not bad.any():
+        return
+    first = int(y.index[bad.to_numpy()].min())
+    value = y.loc[first]
+    share = "every value is" if bool(bad.sum() == present.sum()) else f"{int(bad.sum())} value(s) are"
+    raise DataError(
+        f"target column {target!r} must be numeric for the regressor {estimator}, but {share} text"
+        f" (first {value!r} at {_row_ref(first, source)})",
+        where=source,
+    )

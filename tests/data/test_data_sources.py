@@ -260,3 +260,15 @@ def test_duplicate_columns_in_frame() -> None:
 def test_frame_without_rows() -> None:
     message = _error(validate_frame, _frame(y=[]), target="y", source="s.csv")
     assert "no data rows" in message
+
+
+def test_a_text_target_for_a_regressor_names_the_column_file_and_line() -> None:
+    from hone.data.sources import check_regression_target
+
+    y = pd.Series(["low", "high", "low"], index=[5, 2, 9])  # the split's rows keep their table positions
+    message = _error(check_regression_target, y, target="price", source="d.csv", estimator="sk.Forest")
+    assert message == (
+        "d.csv: target column 'price' must be numeric for the regressor sk.Forest, but every value is text"
+        " (first 'high' at line 4)"
+    )
+    check_regression_target(pd.Series([1.5, 2.0]), target="price", source="d.csv", estimator="sk.Forest")
