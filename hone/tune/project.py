@@ -26,6 +26,7 @@ from hone.search.estimators import BaseSearch
 from hone.search.scoring import resolve_scoring
 from hone.search.space import expanded_grid, grid_candidates
 from hone.search.tpe_space import tpe_space
+from hone.search.versions import library_versions
 from hone.store.db import Store
 from hone.tune.outcome import ModelOutcome, TuneOutcome
 from hone.tune.resolve import resolve_model
@@ -93,6 +94,7 @@ def _study_name(config: ProjectConfig, model: ModelSpec, settings: SearchSetting
             "split": config.split.model_dump(mode="json"),
             "prepare": config.prepare.model_dump(mode="json"),
             "data": data_sha256,
+            "libraries": library_versions(),  # an upgrade starts a new study rather than mixing fits
         },
         sort_keys=True,
         default=str,
