@@ -3,12 +3,11 @@ the versions that go into study fingerprints (an upgrade starts new studies inst
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import warnings
 
 import sklearn
-
-import hone
 
 # The scikit-learn releases the exactness tests (shared fits == sklearn's own) pass on: pyproject's range.
 TESTED_SKLEARN = ((1, 9, 1), (1, 10))
@@ -41,7 +40,8 @@ def sharing_allowed(version: str | None = None) -> bool:
         low, high = TESTED_SKLEARN
         warnings.warn(
             f"scikit-learn {version} is outside the range hone's shared fits were tested on "
-            f"(>={_dotted(low)},<{_dotted(high)}): every candidate is fitted on its own (same results, slower)",
+            f"(>={_dotted(low)},<{_dotted(high)}): every candidate is fitted on its own "
+            "(same results, slower)",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -50,4 +50,12 @@ def sharing_allowed(version: str | None = None) -> bool:
 
 def library_versions() -> dict[str, str]:
     """The versions a study's fits depend on, for its fingerprint."""
-    return {"scikit-learn": sklearn.__version__, "hone": hone.__version__}
+    return {"scikit-learn": sklearn.__version__, "hone": _hone_version()}
+
+
+def _hone_version() -> str:
+    # The installed distribution's version (read here, not from the package: hone imports this module).
+    try:
+        return importlib.metadata.version("hone")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

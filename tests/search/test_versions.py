@@ -1,13 +1,14 @@
-"""Library versions: the scikit-learn range sharing was tested on, and versions in study fingerprints."""
+"""Library versions: the scikit-learn range sharing was tested on; scikit-learn and hone in fingerprints."""
 
 from __future__ import annotations
 
 import re
-import tomllib
 import warnings
 from pathlib import Path
 
 import pytest
+import sklearn
+import tomllib
 from sklearn.neighbors import KNeighborsRegressor
 
 import hone
@@ -43,13 +44,13 @@ def test_sharing_is_off_with_one_warning_outside_the_tested_range() -> None:
     assert "scikit-learn 1.11.2 is outside the range" in messages[0] and ">=1.9.1,<1.10" in messages[0]
 
 
-def test_an_upgrade_of_hone_starts_a_new_study(tmp_path: Path, housing_slice, monkeypatch) -> None:
+def test_an_upgrade_of_scikit_learn_starts_a_new_study(tmp_path: Path, housing_slice, monkeypatch) -> None:
     X, y = housing_slice
     store = str(tmp_path / "s.db")
     grid = {"n_neighbors": [1, 3]}
     first = hone.GridSearch(KNeighborsRegressor(), grid, cv=2, store=store).fit(X[:200], y[:200])
     again = hone.GridSearch(KNeighborsRegressor(), grid, cv=2, store=store).fit(X[:200], y[:200])
     assert again.study_name_ == first.study_name_ and again.n_fits_reused_ == 4
-    monkeypatch.setattr(hone, "__version__", "99.0")
+    monkeypatch.setattr(sklearn, "__version__", "1.9.2")  # still tested: sharing stays on
     upgraded = hone.GridSearch(KNeighborsRegressor(), grid, cv=2, store=store).fit(X[:200], y[:200])
     assert upgraded.study_name_ != first.study_name_ and upgraded.n_fits_reused_ == 0
