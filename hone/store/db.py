@@ -78,7 +78,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def check_sqlite_place(path: Path, shown: str) -> None:
+def check_sqlite_place(path: Path, shown: str, *, writes: bool = True) -> None:
     """A SQLite store's file and folder exist or can be made, and can be written: else one StoreError.
 
     Checked before SQLite touches anything, so a bad path leaves nothing behind (no half-made folders)."""
@@ -92,7 +92,11 @@ def check_sqlite_place(path: Path, shown: str) -> None:
     existing = next(p for p in path.parents if p.exists())
     if not os.access(existing, os.W_OK | os.X_OK) and not path.exists():
         raise StoreError(f"cannot create the store: no write permission in {str(existing)!r}", where=shown)
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+    if path.exists() and not os.access(path, os.R_OK):
+        raise StoreError("the store file cannot be read", where=shown)
+    if not writes:
+        return
+    if path.exists() and not os.access(path, os.W_OK):
         raise StoreError("the store file cannot be written (read-only or immutable)", where=shown)
     if path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
         # SQLite writes its rollback journal beside the file.
@@ -120,9 +124,11 @@ def sqlite_url(path: str | Path) -> str:
 
 
 class Store:
-    """A connection to the project database; tables are created on first use."""
+    """A connection to the project database; tables are created on first use.
 
-    def __init__(self, url: str) -> None:
+    ``writes=False`` (commands that only read, such as `hone results`) accepts a read-only SQLite store."""
+
+    def __init__(self, url: str, *, writes: bool = True) -> None:
         self.url = url
         try:
             parsed = make_url(url)
@@ -131,13 +137,13 @@ class Store:
         shown = parsed.render_as_string(hide_password=True)  # a team store's URL may hold a password
         sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
         if sqlite_file:
-            check_sqlite_place(Path(parsed.database), shown)
+            check_sqlite_place(Path(parsed.database), shown, writes=writes)
         try:
             self.engine = sa.create_engine(url)
             if parsed.get_backend_name() == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             prepare_schema(self.engine, metadata)
-            if sqlite_file:
+            if sqlite_file and writes:
                 _probe_write(self.engine)
         except (sa.exc.SQLAlchemyError, ModuleNotFoundError) as error:
             raise StoreError(f"cannot open the store {shown!r}: {str(error).splitlines()[0]}") from None
@@ -295,13 +301,13 @@ class Store:
             self._optuna.engine.dispose()
 
 
-def open_store(store: Any) -> Store | None:
+def open_store(store: Any, *, writes: bool = True) -> Store | None:
     """``store`` as given to a search or the CLI: None, a Store, a SQLAlchemy URL, or a SQLite file path."""
     if store is None or isinstance(store, Store):
         return store
     if isinstance(store, str | Path):
         text = str(store)
-        return Store(text if "://" in text else sqlite_url(text))
+        return Store(text if "://" in text else sqlite_url(text), writes=writes)
     raise StoreError(f"store must be a path, a SQLAlchemy URL or a hone Store, got {store!r}")
 
 

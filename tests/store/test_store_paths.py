@@ -82,3 +82,13 @@ def test_a_store_in_an_immutable_folder_is_refused(tmp_path: Path, immutable) ->
     with pytest.raises(StoreError, match="no write permission"):
         Store(sqlite_url(home / "other.db"))
     assert sqlite3.connect(home / "hone.db").execute("select count(*) from hone_runs").fetchone() == (0,)
+
+
+def test_a_reader_may_open_a_read_only_store(tmp_path: Path, immutable) -> None:
+    path = tmp_path / "hone.db"
+    Store(sqlite_url(path)).close()
+    immutable(path)
+    reader = Store(sqlite_url(path), writes=False)
+    assert reader.last_run() is None
+    reader.close()
+    assert Store(f"sqlite:///file:{path}?mode=ro&uri=true", writes=False).last_run() is None
