@@ -76,15 +76,31 @@ def project_dir(tmp_path: Path) -> Path:
 POSTGRES_URL_VARIABLE = "HONE_TEST_POSTGRES_URL"
 
 
+def required_in_ci(component: str, why: str) -> None:
+    """A missing component skips the test locally and fails it under CI=true, so CI is never green
+    without it."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{component} is required in CI: {why}")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """The headless Chromium of the browser tests (the report, the monitoring page)."""
+    from helpers.browser import CHROMIUM
+
+    if not CHROMIUM.exists():
+        required_in_ci("Chromium", f"needs headless Chromium at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[sa.Engine]:
     """The server's maintenance database, in autocommit mode (CREATE DATABASE runs outside transactions)."""
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if not url:
         why = f"{POSTGRES_URL_VARIABLE} is not set: `make test` starts a PostgreSQL server for these tests"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {why}")
-        pytest.skip(why)
+        required_in_ci("PostgreSQL", why)
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     yield engine
     engine.dispose()

@@ -77,8 +77,10 @@ def repeat(run: Callable[[], None], seconds: float | None, name: str) -> None:
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The project file.")]
 
 
-def open_project(config: Path) -> tuple[Any, Any]:
-    """The project file and its existing store (never created here: only `hone tune` creates it)."""
+def open_project(config: Path, *, writes: bool = True) -> tuple[Any, Any]:
+    """The project file and its existing store (never created here: only `hone tune` creates it).
+
+    ``writes=False``: the command only reads, so a read-only store is fine."""
     from hone.config.load import load_config
     from hone.store.db import Store
 
@@ -86,7 +88,7 @@ def open_project(config: Path) -> tuple[Any, Any]:
     url = project.store_url
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
         raise StoreError("the store does not exist yet: run `hone tune` first", where=url)
-    return project, Store(url)
+    return project, Store(url, writes=writes)
 
 
 def default_config() -> Path:

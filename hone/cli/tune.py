@@ -93,7 +93,11 @@ def results(
     from hone.search.summary import read_summary
     from hone.store.db import open_store
 
-    opened = open_store(store) if store is not None else open_project(config or default_config())[1]
+    opened = (
+        open_store(store, writes=False)
+        if store is not None
+        else open_project(config or default_config(), writes=False)[1]
+    )
     if study is None:
         run = opened.last_run()
         if run is None:

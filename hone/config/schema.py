@@ -32,6 +32,7 @@ from pydantic import (
 from hone.config.distributions import distribution_problem
 from hone.config.locate import ConfigProblem, KeyPath, Locator, did_you_mean, pydantic_message
 from hone.errors import ConfigError
+from hone.store.names import NAME_RULE, is_safe_name
 
 __all__ = [
     "DEFAULT_STORE",
@@ -65,13 +66,13 @@ DEFAULT_STORE = ".hone/hone.db"
 
 # --- reusable field types -------------------------------------------------------------------
 
-_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _DOTTED_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 
 
 def _check_name(value: str) -> str:
-    if not _NAME_RE.fullmatch(value):
-        raise ConfigProblem(f"{value!r} is not a valid name: use only letters, digits, '_', '.' and '-'")
+    # Names become folder names and URL parts: the one rule is hone.store.names'.
+    if not is_safe_name(value):
+        raise ConfigProblem(f"{value!r} is not a valid name: {NAME_RULE}")
     return value
 
 
@@ -83,6 +84,7 @@ def _check_dotted(value: str) -> str:
 
 Name = Annotated[str, AfterValidator(_check_name)]
 DottedPath = Annotated[str, AfterValidator(_check_dotted)]
+DottedOrName = Annotated[str, Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")]  # a package or module
 Column = Annotated[str, Field(min_length=1)]
 
 
@@ -608,6 +610,27 @@ class LearnSettings(_Schema):
     snapshot_every: Duration | None = None
 
 
+# Estimator import paths allowed without asking: importing a module runs its top-level code, so a
+# project file may only name classes under these packages (and those listed in `estimators.allow`).
+DEFAULT_ESTIMATOR_PACKAGES = ("sklearn", "lightgbm", "xgboost", "catboost", "hone")
+
+
+def under_package(path: str, packages: tuple[str, ...] | list[str]) -> bool:
+    """True when ``path`` is one of ``packages`` or inside one (``sklearn.x``, not ``sklearnx``)."""
+    return any(path == package or path.startswith(package + ".") for package in packages)
+
+
+class EstimatorSettings(_Schema):
+    """Which packages `estimator:` import paths may name, checked before anything is imported."""
+
+    # More packages (or modules: mypkg.models) whose classes may be estimators, beside the defaults
+    # sklearn, lightgbm, xgboost, catboost and hone.
+    allow: list[DottedOrName] = Field(default_factory=list)
+
+    def packages(self) -> tuple[str, ...]:
+        return (*DEFAULT_ESTIMATOR_PACKAGES, *self.allow)
+
+
 class ProjectConfig(_Schema):
     """The whole project file."""
 
@@ -625,6 +648,7 @@ class ProjectConfig(_Schema):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     learn: LearnSettings = Field(default_factory=LearnSettings)
+    estimators: EstimatorSettings = Field(default_factory=EstimatorSettings)
 
     _locator: Locator | None = PrivateAttr(default=None)
     _config_path: Path | None = PrivateAttr(default=None)
@@ -655,7 +679,14 @@ class ProjectConfig(_Schema):
                         f"{column!r} is the target (data.target), not a feature", ("prepare", key, i)
                     )
         names: set[str] = set()
+        packages = self.estimators.packages()
         for i, model in enumerate(self.models):
+            if not under_package(model.estimator, packages):
+                raise ConfigProblem(
+                    f"{model.estimator!r} is not under an allowed package ({', '.join(packages)}); "
+                    "add its package to `estimators: {allow: [...]}` to trust it",
+                    ("models", i, "estimator"),
+                )
             if model.name in names:
                 raise ConfigProblem(f"model name {model.name!r} is used twice", ("models", i, "name"))
             names.add(model.name)

@@ -76,7 +76,32 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if dupes:
         listed = ", ".join(dupes)
         raise DataError(f"duplicate column name(s) in the header (line 1): {listed}", where=str(path))
+    _check_short_lines(path, frame, len(header))
     return frame
+
+
+def _check_short_lines(path: Path, frame: pd.DataFrame, n_fields: int) -> None:
+    """pandas fills a line with too few fields with NaN (a missing category becomes the category "nan"):
+    refuse it, as pandas refuses a line with too many.
+
+    Such a line always leaves the last column empty, so only a file whose last column has blanks is
+    read again, with the csv module, to tell a short line from an empty last field."""
+    if frame.empty or not frame.iloc[:, -1].isna().any():
+        return
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    short: list[tuple[int, int]] = []
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for fields in reader:
+            if fields and len(fields) < n_fields:  # [] is a blank line, which pandas skips too
+                short.append((reader.line_num, len(fields)))
+    if short:
+        line, saw = short[0]
+        more = f" ({len(short)} lines have too few fields)" if len(short) > 1 else ""
+        raise DataError(
+            f"malformed CSV at line {line}: expected {n_fields} fields, saw {saw}{more}", where=str(path)
+        )
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -183,3 +208,23 @@ def validate_frame(
     else:
         for column in frame.columns:
             _check_numeric(frame, column, source, declared=False)
+
+
+def check_regression_target(y: pd.Series, *, target: str, source: str, estimator: str) -> None:
+    """A regressor needs a numeric target: say so, naming the column, file and first text value.
+
+    ``y`` keeps the table's row positions as its index (the split's rows), so the line is the file's."""
+    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+        return
+    present = ~_is_blank(y)
+    bad = present & pd.to_numeric(y.where(present), errors="coerce").isna()
+    if not bad.any():
+        return
+    first = int(y.index[bad.to_numpy()].min())
+    value = y.loc[first]
+    share = "every value is" if bool(bad.sum() == present.sum()) else f"{int(bad.sum())} value(s) are"
+    raise DataError(
+        f"target column {target!r} must be numeric for the regressor {estimator}, but {share} text"
+        f" (first {value!r} at {_row_ref(first, source)})",
+        where=source,
+    )

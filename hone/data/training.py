@@ -57,11 +57,17 @@ def read_source(dataset: str | None, path: Path | None) -> pd.DataFrame:
     return read_table(path)
 
 
+def data_source(config: ProjectConfig) -> str:
+    """How messages name the project's data: its file, or the built-in dataset."""
+    data = config.data
+    return f"dataset {data.dataset!r}" if data.dataset is not None else str(data.path)
+
+
 def load_training_set(config: ProjectConfig) -> TrainingSet:
     """The project's table, checked and split; only the training rows are handed out."""
     data = config.data
     frame = read_source(data.dataset, data.path)
-    source = f"dataset {data.dataset!r}" if data.dataset is not None else str(data.path)
+    source = data_source(config)
     validate_frame(frame, target=data.target, source=source, numeric=config.prepare.numeric)
     spec = SplitSpec(
         test_size=config.split.test_size,

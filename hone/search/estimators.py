@@ -22,6 +22,7 @@ from hone.search.families.forest import refit_threads
 from hone.search.scoring import SINGLE, Scoring, resolve_scoring
 from hone.search.space import EdgeHit, find_edges, grid_candidates, sampled_candidates
 from hone.search.trials import MemoryTrialLog, OptunaTrialLog, TrialLog
+from hone.search.versions import library_versions, sharing_allowed
 from hone.store.db import open_store
 
 Params = dict[str, Any]
@@ -110,7 +111,7 @@ class BaseSearch(MetaEstimatorMixin, CallbackSupportMixin, BaseEstimator):
             error_score=self.error_score,
             fit_params=fit_params or None,
             n_jobs=self.n_jobs,
-            share=self.share,
+            share=self.share and sharing_allowed(),
         )
         evaluator = CandidateEvaluator(job, self._trial_log(job, space), tasks.progress(self._progress()))
         try:
@@ -147,6 +148,7 @@ class BaseSearch(MetaEstimatorMixin, CallbackSupportMixin, BaseEstimator):
                 self.return_train_score,
                 str(self.error_score),
                 job.fit_params,
+                library_versions(),  # an upgrade starts a new study rather than mixing fits
             )
         )
 

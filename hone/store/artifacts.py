@@ -20,6 +20,7 @@ import fsspec
 import joblib
 
 from hone.errors import StoreError
+from hone.store.names import safe_name
 
 # zlib level 3 makes a forest pipeline ~4x smaller and still loads in tens of milliseconds.
 COMPRESS = ("zlib", 3)
@@ -54,7 +55,7 @@ class ArtifactStore:
 
     def write(self, name: str, version: int, obj: Any) -> StoredArtifact:
         """Pickle ``obj`` as version ``version`` of ``name``; the file is complete or absent, never half."""
-        folder = f"{self._root_path.rstrip('/')}/{name}"
+        folder = f"{self._root_path.rstrip('/')}/{safe_name(name, 'model name')}"
         temp = f"{folder}/{_TEMP_PREFIX}{uuid.uuid4().hex}.joblib"
         try:
             self.fs.makedirs(folder, exist_ok=True)
@@ -104,7 +105,7 @@ class ArtifactStore:
 
     def uri_of(self, name: str, uri: str) -> str:
         """Where the artifact recorded at ``uri`` would be under this root (same file, ``name``'s folder)."""
-        return self._uri(name, uri.rstrip("/").rsplit("/", 1)[-1])
+        return self._uri(safe_name(name, "model name"), uri.rstrip("/").rsplit("/", 1)[-1])
 
     def _uri(self, *parts: str) -> str:
         # Under the root as the user wrote it, so chained URLs ("simplecache::s3://...") keep their chain.

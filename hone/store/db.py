@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -77,28 +78,74 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def check_sqlite_place(path: Path, shown: str, *, writes: bool = True) -> None:
+    """A SQLite store's file and folder exist or can be made, and can be written: else one StoreError.
+
+    Checked before SQLite touches anything, so a bad path leaves nothing behind (no half-made folders)."""
+    if path.as_posix().startswith("file:"):
+        return  # a SQLite URI (mode=ro, ...): SQLite itself decides, and the write probe tells
+    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None and blocker != path:
+        raise StoreError(f"cannot make the store's folder: {str(blocker)!r} is a file", where=shown)
+    if path.is_dir():
+        raise StoreError("the store path is a folder; give a file such as .hone/hone.db", where=shown)
+    existing = next(p for p in path.parents if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK) and not path.exists():
+        raise StoreError(f"cannot create the store: no write permission in {str(existing)!r}", where=shown)
+    if path.exists() and not os.access(path, os.R_OK):
+        raise StoreError("the store file cannot be read", where=shown)
+    if not writes:
+        return
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StoreError("the store file cannot be written (read-only or immutable)", where=shown)
+    if path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        # SQLite writes its rollback journal beside the file.
+        raise StoreError(f"the store's folder {str(path.parent)!r} cannot be written", where=shown)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"cannot make the store's folder: {error.strerror}", where=shown) from None
+
+
+def _probe_write(engine: sa.Engine) -> None:
+    # A store opened read-only (a SQLite URI with mode=ro, a file the checks above could not see through)
+    # fails here, on opening, rather than in the middle of a run. A read-only SQLite still grants BEGIN
+    # IMMEDIATE; a statement that writes (here one that changes no row, then rolled back) is refused.
+    with engine.connect() as connection:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            connection.exec_driver_sql("DELETE FROM hone_schema WHERE 0")
+        finally:
+            connection.exec_driver_sql("ROLLBACK")
+
+
 def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
 class Store:
-    """A connection to the project database; tables are created on first use."""
+    """A connection to the project database; tables are created on first use.
 
-    def __init__(self, url: str) -> None:
+    ``writes=False`` (commands that only read, such as `hone results`) accepts a read-only SQLite store."""
+
+    def __init__(self, url: str, *, writes: bool = True) -> None:
         self.url = url
         try:
             parsed = make_url(url)
         except sa.exc.ArgumentError:
             raise StoreError(f"not a database URL: {url!r}") from None
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        shown = parsed.render_as_string(hide_password=True)  # a team store's URL may hold a password
+        sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        if sqlite_file:
+            check_sqlite_place(Path(parsed.database), shown, writes=writes)
         try:
             self.engine = sa.create_engine(url)
             if parsed.get_backend_name() == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             prepare_schema(self.engine, metadata)
+            if sqlite_file and writes:
+                _probe_write(self.engine)
         except (sa.exc.SQLAlchemyError, ModuleNotFoundError) as error:
-            shown = parsed.render_as_string(hide_password=True)  # a team store's URL may hold a password
             raise StoreError(f"cannot open the store {shown!r}: {str(error).splitlines()[0]}") from None
         self._optuna: Any = None
 
@@ -254,13 +301,13 @@ class Store:
             self._optuna.engine.dispose()
 
 
-def open_store(store: Any) -> Store | None:
+def open_store(store: Any, *, writes: bool = True) -> Store | None:
     """``store`` as given to a search or the CLI: None, a Store, a SQLAlchemy URL, or a SQLite file path."""
     if store is None or isinstance(store, Store):
         return store
     if isinstance(store, str | Path):
         text = str(store)
-        return Store(text if "://" in text else sqlite_url(text))
+        return Store(text if "://" in text else sqlite_url(text), writes=writes)
     raise StoreError(f"store must be a path, a SQLAlchemy URL or a hone Store, got {store!r}")
 
 

@@ -16,7 +16,6 @@ import importlib.metadata
 import json
 import math
 import platform
-import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from hone.errors import DataError, StoreError
 from hone.store.artifacts import ArtifactStore, delete_artifact, read_artifact
 from hone.store.db import Store, metadata, now, store_home
 from hone.store.jsonable import to_json
+from hone.store.names import safe_name
 
 if TYPE_CHECKING:
     from hone.config.schema import ProjectConfig
@@ -42,7 +42,6 @@ CHALLENGER = "challenger"
 TASKS = ("regression", "classification")
 # Recorded with every version: unpickling needs compatible versions of these.
 LIBRARIES = ("numpy", "scipy", "pandas", "scikit-learn", "joblib", "hone")
-_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 # Concurrent registrations or alias moves: retry with fresh state this many times before giving up.
 _ATTEMPTS = 5
 
@@ -522,10 +521,8 @@ def _record(connection: sa.Connection, move: AliasMove) -> None:
 
 
 def check_name(value: str, what: str) -> str:
-    """Model names and aliases become folder names and URL parts: letters, digits, '_', '.', '-'."""
-    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
-        raise StoreError(f"{value!r} is not a valid {what}: use only letters, digits, '_', '.' and '-'")
-    return value
+    """Model names and aliases become folder names and URL parts (the rule: hone.store.names)."""
+    return safe_name(value, what)
 
 
 def default_actor() -> str:

@@ -25,6 +25,7 @@ from hone.errors import ConfigError
 from hone.search.budget import BudgetModel, BudgetResult, BudgetSearch, search_within_budget
 from hone.search.builtin_spaces import DataShape, ModelSpace, default_shortlist, space_for
 from hone.search.scoring import display_score
+from hone.search.versions import library_versions
 from hone.store.db import Store
 from hone.tune.outcome import ModelOutcome, TuneOutcome
 from hone.tune.resolve import resolve_estimator
@@ -76,6 +77,7 @@ def _study_name(
             "split": config.split.model_dump(mode="json"),
             "prepare": config.prepare.model_dump(mode="json"),
             "data": data,
+            "libraries": library_versions(),  # an upgrade starts a new study rather than mixing fits
         },
         sort_keys=True,
         default=str,

@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sklearn.base import is_classifier
+from sklearn.base import is_classifier, is_regressor
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 
 from hone.config.schema import HALVING_SETTINGS, ModelSpec, ProjectConfig, SearchSettings
-from hone.data.training import TrainingSet, load_training_set, project_preparation
+from hone.data.sources import check_regression_target
+from hone.data.training import TrainingSet, data_source, load_training_set, project_preparation
 from hone.errors import ConfigError, SearchError
 from hone.search import GridSearch, HalvingGridSearch, HalvingRandomSearch, RandomSearch, TPESearch
 from hone.search.engine import Progress
@@ -25,6 +26,7 @@ from hone.search.estimators import BaseSearch
 from hone.search.scoring import resolve_scoring
 from hone.search.space import expanded_grid, grid_candidates
 from hone.search.tpe_space import tpe_space
+from hone.search.versions import library_versions
 from hone.store.db import Store
 from hone.tune.outcome import ModelOutcome, TuneOutcome
 from hone.tune.resolve import resolve_model
@@ -92,6 +94,7 @@ def _study_name(config: ProjectConfig, model: ModelSpec, settings: SearchSetting
             "split": config.split.model_dump(mode="json"),
             "prepare": config.prepare.model_dump(mode="json"),
             "data": data_sha256,
+            "libraries": library_versions(),  # an upgrade starts a new study rather than mixing fits
         },
         sort_keys=True,
         default=str,
@@ -109,6 +112,10 @@ def plan_model(config: ProjectConfig, model: ModelSpec, training: TrainingSet, y
         raise ConfigError("space: default is searched within a time budget: give search.budget or --budget",
                           where=model.where())
     estimator, space = resolve_model(model, settings)
+    if is_regressor(estimator):  # text would fail every fit, after the split and study were stored
+        check_regression_target(
+            training.y, target=config.data.target, source=data_source(config), estimator=model.estimator
+        )
     if model.space_key(settings.strategy) == "grid" and settings.strategy != "random":
         grid_candidates(space)
     if settings.strategy == "tpe":

@@ -113,6 +113,12 @@ BAD_CASES = {
     "parameter not accepted": ("n_estimator:", "n_estimator", None),
     "empty grid": ("EMPTY_GRID", "empty", None),
     "cv larger than rows": ("CV:5000", "cv", None),
+    "text target for a regressor": (
+        "DATA:words.csv", "target column 'median_house_value' must be numeric", "words"
+    ),
+    "line with a missing field": ("DATA:short.csv", "short.csv: malformed CSV at line 6", "short"),
+    "store under a file": ("STORE:data.csv/hone.db", "data.csv' is a file", None),
+    "estimator outside allowed packages": ("ESTIMATOR:os.path.Thing", "not under an allowed package", None),
 }
 
 
@@ -139,6 +145,17 @@ def test_bad_input_is_one_line_exit_2_and_store_untouched(case: str, tmp_path: P
             bad.to_csv(tmp_path / name, index=False)
         elif data_kind == "blank":
             sample.assign(total_rooms=None).to_csv(tmp_path / name, index=False)
+        elif data_kind == "words":
+            words = sample["median_house_value"].gt(200_000).map({True: "high", False: "low"})
+            sample.assign(median_house_value=words).to_csv(tmp_path / name, index=False)
+        elif data_kind == "short":
+            lines = sample.to_csv(index=False).splitlines(keepends=True)
+            lines[5] = lines[5].rsplit(",", 1)[0] + "\n"  # the last field (ocean_proximity) left out
+            (tmp_path / name).write_text("".join(lines))
+    elif change and change.startswith("STORE:"):
+        text = text.replace("store: store.db", f"store: {change[6:]}")
+    elif change and change.startswith("ESTIMATOR:"):
+        text = text.replace("sklearn.ensemble.RandomForestRegressor", change[10:])
     elif change and change.startswith("CV:"):
         text = text.replace("  cv: 3", f"  cv: {change[3:]}")
     elif change == "n_estimator:":
@@ -196,3 +213,27 @@ def test_progress_bar_on_a_terminal(project: Path):
     assert "━" in screen, "no bar drawn"
     assert "27/27" in screen and "12/12" in screen
     assert "eta" in screen and "best RMSE:" in screen
+
+
+def test_tune_on_an_immutable_store_is_one_line_exit_2_and_the_store_unchanged(tmp_path: Path, housing):
+    import shutil
+
+    from hone.store.db import Store, sqlite_url
+
+    housing.iloc[:300].to_csv(tmp_path / "data.csv", index=False)
+    config = tmp_path / "hone.yaml"
+    config.write_text(CONFIG.format(data="data.csv", store="store.db"))
+    Store(sqlite_url(tmp_path / "store.db")).close()
+    before = (tmp_path / "store.db").read_bytes()
+    if shutil.which("chattr") is None or subprocess.run(
+        ["chattr", "+i", str(tmp_path / "store.db")], capture_output=True
+    ).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        result = run_hone("tune", str(config), cwd=tmp_path)
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp_path / "store.db")], check=True)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "store file cannot be written" in lines[0], result.stderr
+    assert (tmp_path / "store.db").read_bytes() == before

@@ -604,3 +604,47 @@ def test_parse_distribution_rejects(text: str, problem: str) -> None:
 def test_search_settings_defaults() -> None:
     settings = SearchSettings()
     assert (settings.strategy, settings.cv, settings.refit, settings.n_iter) == ("grid", 5, True, 10)
+
+
+# --- estimators outside the allowed packages; names that would climb out of a folder ----------------
+
+
+def test_an_estimator_outside_the_allowed_packages_is_refused_before_any_import(tmp_path: Path) -> None:
+    # A module that would leave a mark if it were imported: the check must come first.
+    (tmp_path / "sneaky_hone_module.py").write_text(
+        f"open({str(tmp_path / 'imported')!r}, 'w').close()\nclass Model: pass\n"
+    )
+    text = broken("    estimator: sklearn.ensemble.RandomForestRegressor\n    params",
+                  "    estimator: sneaky_hone_module.Model\n    params")
+    path = write(tmp_path, text)
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        error = load_error(path)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert "'sneaky_hone_module.Model' is not under an allowed package" in error.message
+    assert "estimators: {allow:" in error.message
+    assert_where(error, path, line_of(text, "    estimator: sneaky_hone_module.Model"))
+    assert not (tmp_path / "imported").exists()
+
+
+def test_estimators_allow_adds_a_package_and_prefixes_match_whole_parts(tmp_path: Path) -> None:
+    text = broken("sklearn.ensemble.RandomForestRegressor\n    params", "mypkg.models.Forest\n    params")
+    allowed = load_config(write(tmp_path, text + "estimators: {allow: [mypkg.models]}\n"))
+    assert allowed.models[0].estimator == "mypkg.models.Forest"
+    assert "sklearn" in allowed.estimators.packages() and "mypkg.models" in allowed.estimators.packages()
+    error = load_error(write(tmp_path, text + "estimators: {allow: [mypkg.model]}\n"))
+    assert "not under an allowed package" in error.message
+    lookalike = broken("sklearn.ensemble.RandomForestRegressor\n    params", "sklearnx.Forest\n    params")
+    assert "not under an allowed package" in load_error(write(tmp_path, lookalike)).message
+
+
+@pytest.mark.parametrize("name", ["..", ".", "..."])
+def test_a_project_name_of_dots_only_is_a_config_error_with_its_line(tmp_path: Path, name: str) -> None:
+    text = broken("project: demo\n", f'project: "{name}"\n')
+    path = write(tmp_path, text)
+    error = load_error(path)
+    assert "is not a valid name" in error.message and "not dots alone" in error.message
+    assert_where(error, path, 1)

@@ -110,6 +110,26 @@ def test_malformed_csv_names_the_line(tmp_path: Path) -> None:
     assert "line 4" in message and "expected 2 fields, saw 3" in message
 
 
+def test_a_line_with_too_few_fields_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "t.csv", "a,b,city\n1,2,x\n\n3,4\n5,6,y\n7,8\n")
+    message = _error(read_table, path)
+    assert str(path) in message
+    assert "line 4: expected 3 fields, saw 2 (2 lines have too few fields)" in message
+
+
+def test_a_short_line_in_a_gzip_csv_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("a,b,city\n1,2,x\n3\n")
+    assert "line 3: expected 3 fields, saw 1" in _error(read_table, path)
+
+
+def test_an_empty_last_field_is_not_a_short_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "t.csv", 'a,b,city\n1,2,\n3,"4\n4",y\n')
+    frame = read_table(path)
+    assert frame["city"].isna().tolist() == [True, False]
+
+
 def test_unclosed_quote_is_malformed(tmp_path: Path) -> None:
     path = _write(tmp_path / "t.csv", 'a,b\n1,"2\n3,4\n')
     message = _error(read_table, path)
@@ -240,3 +260,15 @@ def test_duplicate_columns_in_frame() -> None:
 def test_frame_without_rows() -> None:
     message = _error(validate_frame, _frame(y=[]), target="y", source="s.csv")
     assert "no data rows" in message
+
+
+def test_a_text_target_for_a_regressor_names_the_column_file_and_line() -> None:
+    from hone.data.sources import check_regression_target
+
+    y = pd.Series(["low", "high", "low"], index=[5, 2, 9])  # the split's rows keep their table positions
+    message = _error(check_regression_target, y, target="price", source="d.csv", estimator="sk.Forest")
+    assert message == (
+        "d.csv: target column 'price' must be numeric for the regressor sk.Forest, but every value is text"
+        " (first 'high' at line 4)"
+    )
+    check_regression_target(pd.Series([1.5, 2.0]), target="price", source="d.csv", estimator="sk.Forest")

@@ -21,7 +21,6 @@ from hone.report.monitor_page import write_monitor_page
 from hone.store.db import Store
 from hone.store.registry import Registry
 
-CHROMIUM = Path("/usr/bin/chromium")
 TARGET = "median_house_value"
 START = datetime(2024, 5, 1, 0, 0, tzinfo=timezone.utc)
 N_WINDOWS = 24
@@ -165,12 +164,11 @@ def test_an_empty_store_still_gives_a_page_that_says_what_to_do(tmp_path):
     )
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs headless Chromium at /usr/bin/chromium")
-def test_every_chart_lays_out_in_a_real_browser_without_script_errors(monitored, tmp_path):
+def test_every_chart_lays_out_in_a_real_browser_without_script_errors(chromium, monitored, tmp_path):
     store, config = monitored
     path = write_monitor_page(store, config, tmp_path / "monitor.html")
     command = [
-        str(CHROMIUM),
+        str(chromium),
         "--headless",
         "--no-sandbox",
         "--disable-gpu",

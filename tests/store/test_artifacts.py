@@ -14,6 +14,7 @@ import pytest
 
 from hone.errors import StoreError
 from hone.store.artifacts import ArtifactStore, read_artifact
+from hone.store.names import is_safe_name, safe_name
 
 PAYLOAD = {"weights": np.arange(1000, dtype=np.float64), "classes": ["high", "low"]}
 
@@ -132,3 +133,19 @@ def test_rewriting_the_same_version_with_the_same_bytes_keeps_one_file(tmp_path:
 
     assert second == first
     assert _files(tmp_path / "housing") == [Path(first.uri).name]
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/../..", "../outside"])
+def test_a_name_that_would_leave_the_artifacts_folder_is_refused(tmp_path: Path, name: str) -> None:
+    artifacts = ArtifactStore(tmp_path / "artifacts")
+    with pytest.raises(StoreError, match="is not a valid model name"):
+        artifacts.write(name, 1, {"model": 1})
+    with pytest.raises(StoreError, match="is not a valid model name"):
+        artifacts.uri_of(name, str(tmp_path / "artifacts" / "m" / "v1-abc.joblib"))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+def test_names_are_checked_by_one_rule() -> None:
+    assert is_safe_name("housing.v2-x_1") and not is_safe_name("..") and not is_safe_name("a/b")
+    with pytest.raises(StoreError, match="not a valid alias"):
+        safe_name("...", "alias")

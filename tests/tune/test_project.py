@@ -76,3 +76,29 @@ def test_the_test_set_is_recorded_once_and_a_different_split_is_refused(tmp_path
     other = load_config(_project(tmp_path, housing, seed=8))
     with pytest.raises(StoreError, match="test set"):
         tune(other, store=store)
+
+
+def test_the_study_name_follows_the_library_versions(tmp_path: Path, housing, monkeypatch):
+    import sklearn
+
+    from hone.tune.project import plan_model
+
+    config = load_config(_project(tmp_path, housing))
+    training = load_training_set(config)
+    y = training.y.to_numpy()
+    before = plan_model(config, config.models[0], training, y).study
+    assert plan_model(config, config.models[0], training, y).study == before
+    monkeypatch.setattr(sklearn, "__version__", "1.9.2")
+    assert plan_model(config, config.models[0], training, y).study != before
+
+
+def test_a_text_target_for_a_regressor_leaves_no_store(tmp_path: Path, housing):
+    from hone.errors import DataError
+
+    path = _project(tmp_path, housing)
+    frame = housing.iloc[:800].copy()
+    frame["median_house_value"] = frame["median_house_value"].gt(2e5).map({True: "high", False: "low"})
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    with pytest.raises(DataError, match=r"data\.csv: target column 'median_house_value' must be numeric"):
+        tune(load_config(path))
+    assert not (tmp_path / ".hone").exists()
