@@ -113,7 +113,8 @@ def _bad_requests(
         ("wrong content type", body(good), {"Content-Type": "text/plain"}, 415, None, None),
         ("no content type", body(good), {}, 415, None, None),
         ("zero denominator", body(good | {"households": 0.0}), JSON, 422, "(record)", None),
-        ("beyond float32", body(good | {"median_income": 1e300}), JSON, 422, "(record)", None),
+        ("beyond float32", body(good | {"median_income": 1e300}), JSON, 422, "median_income", 0),
+        ("beyond float32, huge", body(good | {"total_rooms": 1.7e308}), JSON, 422, "total_rooms", 0),
     ]
 
 
@@ -130,6 +131,14 @@ def test_every_bad_request_is_a_4xx_naming_the_field(shared_live: Live, serve_ho
         if answer.status_code != status or not named or not body.get("error"):
             failures.append(f"{what}: {answer.status_code} {answer.text[:200]}")
     assert not failures, "\n".join(failures)
+
+
+def test_a_number_beyond_float32_names_its_field_and_the_range(shared_live: Live, serve_housing) -> None:
+    answer = _post(shared_live, "/predict", serve_housing.records(1)[0] | {"total_rooms": 1.7e308})
+    assert answer.status_code == 422
+    [problem] = answer.json()["problems"]
+    assert (problem["row"], problem["field"]) == (0, "total_rooms")
+    assert "1.7e+308" in problem["message"] and "3.403e+38" in problem["message"]
 
 
 def test_wrong_methods_and_paths_are_4xx_in_the_same_format(shared_live: Live) -> None:
