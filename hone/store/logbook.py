@@ -155,7 +155,8 @@ def id_key(folder: str | Path) -> bytes:
             time.sleep(0.01)
         raise StoreError(f"the prediction id key is damaged (expected 64 hex digits): {path}") from None
     except OSError as error:
-        raise StoreError(f"cannot create the prediction id key: {error.strerror or error}", where=str(path)) from None
+        reason = error.strerror or str(error)
+        raise StoreError(f"cannot create the prediction id key: {reason}", where=str(path)) from None
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:
         key = secrets.token_bytes(32)
         handle.write(key.hex())

@@ -174,6 +174,32 @@ def test_feedback_needs_the_token_and_is_logged(shared_live: Live, serve_housing
     assert len([row for row in logged if row["prediction_id"] in ids]) == 2  # the refused ones are not
 
 
+def test_feedback_for_ids_never_issued_is_refused_and_the_rest_kept(shared_live: Live, serve_housing) -> None:
+    ids = _post(shared_live, "/predict", {"records": serve_housing.records(2, start=50)}).json()["ids"]
+    forged = ids[1][:-1] + ("0" if ids[1][-1] != "0" else "1")  # a real id with its check altered
+    items = [
+        {"id": ids[0], "label": 1.0},
+        {"id": "../../etc/passwd", "label": 2.0},
+        {"id": forged, "label": 3.0},
+        {"id": ids[1], "label": 4.0},
+    ]
+    before = _metrics(shared_live).get(("hone_feedback_refused_total", ()), 0.0)
+    answer = _post(shared_live, "/feedback", {"feedback": items}, shared_live.auth)
+    assert answer.status_code == 422
+    body = answer.json()
+    assert (body["accepted"], body["refused"]) == (2, 2)
+    assert [(p["row"], p["field"]) for p in body["problems"]] == [(1, "id"), (2, "id")]
+    assert "etc/passwd" in body["problems"][0]["message"]
+    assert _metrics(shared_live)[("hone_feedback_refused_total", ())] == before + 2
+
+    assert shared_live.service.log.flush(timeout=10)
+    logged = {
+        row["prediction_id"]: row["label"] for row in read_feedback(shared_live.log_dir, MODEL).to_pylist()
+    }
+    assert logged[ids[0]] == 1.0 and logged[ids[1]] == 4.0
+    assert "../../etc/passwd" not in logged and forged not in logged
+
+
 def test_predictions_are_logged_with_their_ids_values_and_version(shared_live: Live, serve_housing) -> None:
     answer = _post(shared_live, "/predict", {"records": serve_housing.records(3, start=100)}).json()
     assert shared_live.service.log.flush(timeout=10)
