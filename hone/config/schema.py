@@ -468,6 +468,9 @@ class ServeSettings(_Schema):
     max_rows: Positive = 10_000  # rows per /predict request
     max_body_mb: Annotated[float, Field(gt=0)] = 10.0
     reload_seconds: Annotated[float, Field(gt=0)] = 2.0  # how often the champion alias is checked
+    # true: a numeric feature with no missing values in training accepts them too (the preparation imputes
+    # them; the monitor's missing-value check watches the rate). Read when a version is registered.
+    allow_missing: bool = False
     # The prediction log's folder (Parquet parts); default: ``log/`` beside the store.
     log: str | None = None
 

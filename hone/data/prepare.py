@@ -8,6 +8,7 @@ importances read like the book's.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from hone.data.sources import row_ref
 from hone.errors import DataError, did_you_mean
 
 IMPUTE_CHOICES = ("median", "mean", "most_frequent", "none")
@@ -123,7 +125,7 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
                 values = _apply(op, X[:, left], X[:, right])
             # inf/NaN from finite inputs (a zero denominator) would only fail later, obscurely, in the scaler.
             broken = ~np.isfinite(values) & np.isfinite(X[:, left]) & np.isfinite(X[:, right])
-            if broken.any():
+            if broken.any():  # rows from a file were checked by check_derived_values: these are not
                 first = int(broken.argmax())
                 raise DataError(
                     f"derived feature {feature!r} = {expression!r} is not finite in"
@@ -141,6 +143,31 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         if len(names) != self.n_features_in_:
             raise ValueError(f"expected {self.n_features_in_} input feature names, got {len(names)}")
         return np.asarray([*map(str, names), *(op[0] for op in self.operations_)], dtype=object)
+
+
+def check_derived_values(derived: Mapping[str, str], frame: pd.DataFrame, source: str) -> None:
+    """Refuse a derived feature that is not finite where its inputs are (a zero denominator), naming the
+    first such row by its place in ``source`` (``frame`` is the table in file order, index from 0).
+
+    Checked on the table as read, before the split shuffles it, so the message points into the file.
+    """
+    for feature, expression in derived.items():
+        left, op, right = parse_expression(feature, expression)
+        if not all(name in frame.columns and _is_numeric(frame[name]) for name in (left, right)):
+            continue  # build_preparation names what is wrong with the operands
+        a = frame[left].to_numpy(dtype=np.float64, na_value=np.nan)
+        b = frame[right].to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            values = _apply(op, a, b)
+        broken = np.flatnonzero(~np.isfinite(values) & np.isfinite(a) & np.isfinite(b))
+        if broken.size:
+            first = int(broken[0])
+            raise DataError(
+                f"prepare.derived: {feature!r} = {expression!r} is not finite in {broken.size} row(s), first"
+                f" at {row_ref(first, source)} ({left}={a[first]:g}, {right}={b[first]:g};"
+                " division by zero?)",
+                where=source,
+            )
 
 
 def _category_name(feature: str, category: object) -> str:

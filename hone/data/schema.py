@@ -2,8 +2,8 @@
 
 Serving, batch prediction and monitoring all check inputs against it. A request or row is refused for
 what the model cannot take (a missing or unknown field, a wrong type, a missing value where training had
-none and nothing imputes it, a non-finite number, an unseen category); values outside the range seen in
-training are accepted and left for monitoring to count.
+none (unless ``serve.allow_missing``), a non-finite number or one beyond float32, an unseen category);
+values outside the range seen in training are accepted and left for monitoring to count.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from hone.errors import DataError
 Kind = Literal["numeric", "categorical"]
 # At most this many problems are kept per check: a broken file must not fill memory with messages.
 MAX_PROBLEMS = 1000
+# scikit-learn's trees (and so the forests hone serves) take float32: a larger magnitude cannot be predicted.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+BEYOND_FLOAT32 = f"beyond the range the model takes (-{FLOAT32_MAX:.4g} to {FLOAT32_MAX:.4g})"
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,8 @@ def _check_value(feature: Feature, value: Any) -> tuple[Any, str | None]:
             return None, "NaN is not allowed (no missing values were seen in training)"
         if math.isinf(number):
             return None, "infinite values are not allowed"
+        if abs(number) > FLOAT32_MAX:
+            return None, f"{number:.4g} is {BEYOND_FLOAT32}"
         return number, None
     if not isinstance(value, str):
         return None, f"expected a string, got {_shown(value)}"
@@ -294,7 +299,11 @@ def _numeric_column(feature: Feature, series: pd.Series, report: Any) -> tuple[n
     infinite = np.isinf(values)
     if infinite.any():
         report(np.flatnonzero(infinite), feature.name, "infinite values are not allowed")
-    bad = not_number | infinite
+    huge = np.abs(values) > FLOAT32_MAX
+    huge &= ~infinite
+    if huge.any():
+        report(np.flatnonzero(huge), feature.name, BEYOND_FLOAT32)
+    bad = not_number | infinite | huge
     if not feature.nullable and missing.any():
         report(np.flatnonzero(missing), feature.name, "missing value (none were seen in training)")
         bad |= missing

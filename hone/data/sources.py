@@ -138,7 +138,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _row_ref(position: int, source: str) -> str:
+def row_ref(position: int, source: str) -> str:
+    """Where row ``position`` (from 0, in file order) is in ``source``: a CSV's line, else a row number."""
     # In a CSV the header is line 1, so the first data row is line 2.
     if source.lower().endswith(_CSV_SUFFIXES):
         return f"line {position + 2}"
@@ -175,7 +176,7 @@ def _check_numeric(frame: pd.DataFrame, column: str, source: str, *, declared: b
     position = int(bad.argmax())
     value = series.iloc[position]
     raise DataError(
-        f"column {column!r} should be numeric but has {value!r} at {_row_ref(position, source)}"
+        f"column {column!r} should be numeric but has {value!r} at {row_ref(position, source)}"
         f" ({int(bad.sum())} non-numeric value(s))",
         where=source,
     )

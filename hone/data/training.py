@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from hone.data.datasets import load_dataset
-from hone.data.prepare import PrepareSpec, build_preparation
+from hone.data.prepare import PrepareSpec, build_preparation, check_derived_values
 from hone.data.sources import read_table, validate_frame
 from hone.data.split import Split, SplitSpec, frame_sha256, positions_sha256, split_train_test
 
@@ -69,6 +69,7 @@ def load_training_set(config: ProjectConfig) -> TrainingSet:
     frame = read_source(data.dataset, data.path)
     source = data_source(config)
     validate_frame(frame, target=data.target, source=source, numeric=config.prepare.numeric)
+    check_derived_values(config.prepare.derived, frame, source)
     spec = SplitSpec(
         test_size=config.split.test_size,
         stratify=config.split.stratify,

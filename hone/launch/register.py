@@ -144,9 +144,13 @@ def _registered_before(
 
 
 def feature_schema(config: ProjectConfig, training: TrainingSet) -> FeatureSchema:
-    """The training features' schema; numeric columns accept missing values when the preparation imputes."""
+    """The training features' schema: a feature accepts missing values when training had some.
+
+    With ``serve.allow_missing: true`` (and a preparation that imputes) every numeric feature accepts them;
+    the monitor's missing-value check then watches how often they come.
+    """
     imputed: list[str] = []
-    if config.prepare.impute != "none":
+    if config.serve.allow_missing and config.prepare.impute != "none":
         imputed = [
             str(column)
             for column in training.X.columns

@@ -20,7 +20,7 @@ from sklearn.exceptions import FitFailedWarning
 
 from hone.errors import SearchError
 from hone.search.fitting import FoldContext, FoldResult, fit_params_for, fold_data
-from hone.search.plan import Group, configure, plan, run_group
+from hone.search.plan import Group, SharingFallbackWarning, configure, plan, run_group
 from hone.search.results import build_cv_results
 from hone.search.scoring import Scoring
 from hone.search.trials import TrialLog
@@ -104,6 +104,7 @@ class CandidateEvaluator:
         self._n_seen: dict[int, int] = {}
         self._started = False
         self.best: float | None = None
+        self.fallbacks: list[str] = []  # one reason per (group, fold) whose sharing failed in this run
 
     @property
     def n_splits(self) -> int:
@@ -150,6 +151,7 @@ class CandidateEvaluator:
                 for batch, group, fold in tasks
             )
             for results in parallel(runs):
+                self._note_fallback(results)
                 for result in results:
                     self.log.record(result)
                     self.folds[result.candidate, result.fold] = result
@@ -177,6 +179,21 @@ class CandidateEvaluator:
     def check_failures(self) -> None:
         """Raise when every fit failed, warn (as scikit-learn does) when some did."""
         _warn_failures({key: self.folds[key] for key in self.seen})
+
+    def _note_fallback(self, results: list[FoldResult]) -> None:
+        """Count a group whose sharing failed; warn on the first of the search, record each in the run."""
+        reason = next((result.fallback for result in results if result.fallback is not None), None)
+        if reason is None:
+            return
+        self.fallbacks.append(reason)
+        if len(self.fallbacks) == 1:
+            warnings.warn(
+                f"sharing family {reason}; its candidates were fitted one by one instead (same scores,"
+                " slower); later fallbacks of this search are counted in n_fallbacks_",
+                SharingFallbackWarning,
+                stacklevel=4,
+            )
+        self.log.note("fallbacks", {"count": len(self.fallbacks), "first": self.fallbacks[0]})
 
     def _announce(self, total: int, done: int) -> None:
         if not self._started:

@@ -190,6 +190,8 @@ class BaseSearch(MetaEstimatorMixin, CallbackSupportMixin, BaseEstimator):
         self.n_fits_computed_ = evaluation.computed
         self.n_fits_reused_ = evaluation.reused
         self.n_pruned_ = len(evaluation.pruned)
+        # Groups (per fold) whose shared fit raised and were fitted independently: a lost speed-up.
+        self.n_fallbacks_ = len(evaluation.fallbacks)
         index = self._best_index(results, scoring)
         if index is not None:
             self.best_index_ = index

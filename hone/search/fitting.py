@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any
@@ -25,15 +26,21 @@ class FoldResult:
     fit_time: float
     score_time: float
     error: str | None = None  # the fit's exception, when it failed and error_score stood in
+    # The sharing family that failed on this fold and why ("forest: ValueError: ..."): the result is an
+    # independent fit's, as it would be without sharing, but the shared speed-up was lost.
+    fallback: str | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record = {
             "test": self.test_scores,
             "train": self.train_scores,
             "fit_time": self.fit_time,
             "score_time": self.score_time,
             "error": self.error,
         }
+        if self.fallback is not None:  # only then: earlier trial logs read back unchanged
+            record["fallback"] = self.fallback
+        return record
 
     @classmethod
     def from_record(cls, candidate: int, fold: int, record: dict[str, Any]) -> FoldResult:
@@ -45,6 +52,7 @@ class FoldResult:
             float(record["fit_time"]),
             float(record["score_time"]),
             record.get("error"),
+            record.get("fallback"),
         )
 
 
@@ -151,6 +159,14 @@ def score_all(model: Any, X: Any, y: Any, context: FoldContext) -> dict[str, flo
         except Exception:
             if context.error_score == "raise":
                 raise
+            # scikit-learn's own warning (model_selection._validation._score), word for word.
+            warnings.warn(
+                "Scoring failed. The score on this train-test partition for "
+                f"these parameters will be set to {context.error_score}. Details: \n"
+                f"{traceback.format_exc()}",
+                UserWarning,
+                stacklevel=2,
+            )
             value = context.error_score
         if not isinstance(value, Real):
             raise TypeError(f"scorer {name!r} returned {value!r}, not a number")

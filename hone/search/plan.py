@@ -18,6 +18,10 @@ from hone.search.families.base import Family, Group, Member, Planner, fit_each
 from hone.search.fitting import FoldContext, FoldData, FoldResult
 
 
+class SharingFallbackWarning(UserWarning):
+    """A sharing family failed on a fold and its members were fitted one by one: same scores, slower."""
+
+
 class Independent:
     """The fallback: every candidate fitted on its own, exactly as scikit-learn does."""
 
@@ -49,8 +53,22 @@ def family_named(name: str) -> Family:
 
 def units_of(model: Any) -> float:
     """Trees of an ensemble, 1 for anything else: how sklearn's fits are counted in the lower bound."""
-    family = _family_for(model)
-    return 1.0 if family is None else family.units(model, PLANNER)
+    # Work does not depend on the seed, but sharing does: a random_state=None forest is not shared yet
+    # still builds its trees.
+    seeded = _with_fixed_seeds(model)
+    family = _family_for(seeded)
+    return 1.0 if family is None else family.units(seeded, PLANNER)
+
+
+def _with_fixed_seeds(model: Any) -> Any:
+    if not hasattr(model, "get_params"):
+        return model
+    unseeded = {
+        name: 0
+        for name, value in model.get_params(deep=True).items()
+        if (name == "random_state" or name.endswith("__random_state")) and value is None
+    }
+    return clone(model).set_params(**unseeded) if unseeded else model
 
 
 def configure(estimator: Any, candidates: Sequence[dict[str, Any]]) -> list[Any]:
@@ -91,8 +109,12 @@ def run_group(
         return fit_each(members, data, context)
     try:
         return family_named(family).run(members, data, context, PLANNER)
-    except Exception:
-        return fit_each(members, data, context)
+    except Exception as error:
+        results = fit_each(members, data, context)
+        reason = f"{family}: {type(error).__name__}: {error}".splitlines()[0]
+        for result in results:
+            result.fallback = reason  # the engine warns once per search and counts them
+        return results
 
 
 class _ModulePlanner:

@@ -34,7 +34,7 @@ from hone.serve import requests as formats
 from hone.serve.metrics import ServiceMetrics, prediction_buckets
 from hone.serve.requests import RequestProblem
 from hone.serve.source import ModelSource, ServedModel, follow_alias
-from hone.store.logbook import PredictionIds, PredictionLog
+from hone.store.logbook import PredictionIds, PredictionLog, id_key
 
 logger = logging.getLogger("hone.serve")
 
@@ -57,7 +57,8 @@ class Service:
         self.token = token.encode() if token else None
         self.max_body = int(settings.max_body_mb * 1024 * 1024)
         self.log: PredictionLog | None = None  # opened by the app's lifespan
-        self.ids = PredictionIds()
+        # Keyed ids (see PredictionIds): /feedback refuses ids this log's services never issued.
+        self.ids = PredictionIds(id_key(self.log_dir / source.name))
         profile = source.current.version.profile if source.current is not None else None
         self.metrics = ServiceMetrics(source, lambda: self.log, prediction_buckets(profile))
 
@@ -274,8 +275,17 @@ def _add_routes(app: FastAPI, service: Service) -> None:
         payload = formats.parse_json(await service.read_json(request))
         task = source.current.task if source.current is not None else "regression"
         ids, labels = formats.feedback_from_payload(payload, task, service.settings.max_rows)
-        if service.log is not None:
+        given = ids
+        refused = [row for row, identifier in enumerate(ids) if not service.ids.issued(identifier)]
+        if refused:
+            service.metrics.count_refused_feedback(len(refused))
+            unknown = set(refused)
+            ids = [identifier for row, identifier in enumerate(ids) if row not in unknown]
+            labels = [label for row, label in enumerate(labels) if row not in unknown]
+        if service.log is not None and ids:
             service.log.log_feedback(ids, labels, task=task)
+        if refused:
+            raise formats.unknown_ids(given, refused)
         return _json({"accepted": len(ids)})
 
     @app.get("/health", response_model=formats.HealthOut)

@@ -150,6 +150,11 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._refused_feedback = Counter(
+            "hone_feedback_refused",
+            "Feedback items refused because this service never issued their prediction id",
+            registry=self.registry,
+        )
         self._classes = Counter(
             "hone_predicted_class",
             "Predicted classes by model and version",
@@ -171,6 +176,9 @@ class ServiceMetrics:
         if timer is None:
             timer = self._children[(endpoint,)] = self._latency.labels(endpoint)
         timer.observe(seconds)
+
+    def count_refused_feedback(self, n: int) -> None:
+        self._refused_feedback.inc(n)
 
     def count_error(self, endpoint: str, kind: str) -> None:
         self._errors.labels(endpoint, kind).inc()

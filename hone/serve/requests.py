@@ -25,16 +25,23 @@ class RequestProblem(Exception):
     """A request the service refuses: an HTTP status, a one-line message and the problems per field."""
 
     def __init__(
-        self, status: int, message: str, problems: Sequence[Problem] = (), *, kind: str = "invalid_request"
+        self,
+        status: int,
+        message: str,
+        problems: Sequence[Problem] = (),
+        *,
+        kind: str = "invalid_request",
+        counts: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.problems = list(problems)
         self.kind = kind  # the label of hone_errors_total
+        self.counts = dict(counts or {})  # e.g. feedback: how many items were accepted and refused
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.message}
+        body: dict[str, Any] = {"error": self.message, **self.counts}
         if self.problems:
             body["problems"] = [
                 {"row": problem.row, "field": problem.field, "message": problem.message}
@@ -190,6 +197,23 @@ def _json_type(value: Any) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
+def unknown_ids(ids: Sequence[str], refused: Sequence[int]) -> RequestProblem:
+    """The refusal of feedback items whose ids the service never issued (the others were accepted)."""
+    accepted = len(ids) - len(refused)
+    problems = [
+        Problem(row, "id", f"unknown prediction id {_shown(ids[row])}: not issued by this service")
+        for row in refused[:100]
+    ]
+    return RequestProblem(
+        422,
+        f"{len(refused)} of {len(ids)} feedback item(s) refused: {problems[0]}; the other {accepted} were"
+        " accepted",
+        problems,
+        kind="unknown_prediction_id",
+        counts={"accepted": accepted, "refused": len(refused)},
+    )
+
+
 def _shown(value: Any) -> str:
     text = "null" if value is None else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -283,6 +307,8 @@ class ProblemOut(BaseModel):
 class ErrorOut(BaseModel):
     error: str
     problems: list[ProblemOut] | None = None
+    accepted: int | None = Field(None, description="Feedback: items stored although others were refused.")
+    refused: int | None = Field(None, description="Feedback: items refused (ids this service never issued).")
 
 
 class PredictOut(BaseModel):

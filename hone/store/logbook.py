@@ -8,6 +8,7 @@ Layout (what monitoring reads)::
         prediction float64 (regression) or string (classification)
     <root>/<model>/feedback/date=YYYY-MM-DD/part-*.parquet
         prediction_id string, ts timestamp[us, UTC], label float64 or string
+    <root>/<model>/.id-key    the secret the service checks prediction ids with (``PredictionIds``)
 
 Small parts of a day are merged into ``merged-*.parquet`` files as they accumulate (see ``compact``); read
 the log with ``read_predictions`` / ``read_feedback``, which know which files a merge replaced.
@@ -30,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import math
@@ -55,7 +58,15 @@ from hone.errors import DataError, StoreError
 if TYPE_CHECKING:  # at run time only its attributes are used: the compaction child starts faster without it
     from hone.data.schema import FeatureSchema
 
-__all__ = ["PredictionIds", "PredictionLog", "compact", "label_text", "read_feedback", "read_predictions"]
+__all__ = [
+    "PredictionIds",
+    "PredictionLog",
+    "compact",
+    "id_key",
+    "label_text",
+    "read_feedback",
+    "read_predictions",
+]
 
 logger = logging.getLogger("hone.log")
 
@@ -86,14 +97,22 @@ def label_text(value: Any) -> str:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
+ID_KEY_FILE = ".id-key"  # beside the log's predictions/ and feedback/ folders (readers skip dot-files)
+ID_LENGTH = 48  # hex digits: 16 of process prefix, 16 of counter, 16 of keyed check
+
+
 class PredictionIds:
-    """Prediction ids: a random 64-bit prefix per process, then a counter (32 hex digits in all).
+    """Prediction ids: a random 64-bit prefix per process, a counter, and a keyed check (48 hex digits).
 
     Unique across processes and restarts without coordination, and a counter is far cheaper per row than
-    fresh randomness.
+    fresh randomness. The check is a 64-bit keyed BLAKE2b MAC of prefix and counter under the log's secret
+    (``id_key``), so a service tells the ids it issued from made-up ones without a lookup: no index of
+    issued ids, no race with a prediction not yet written to the log, and every service writing to the
+    same log (same key) accepts the others' ids. Guessing a valid id takes about 2**64 tries.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, key: bytes | None = None) -> None:
+        self.key = key if key is not None else secrets.token_bytes(32)
         self.prefix = secrets.token_hex(8)
         self._next = 0
         self._lock = threading.Lock()
@@ -103,7 +122,45 @@ class PredictionIds:
             start = self._next
             self._next += n
         prefix = self.prefix
-        return [f"{prefix}{number:016x}" for number in range(start, start + n)]
+        key = self.key
+        ids = []
+        for number in range(start, start + n):
+            body = f"{prefix}{number:016x}"
+            ids.append(body + hashlib.blake2b(body.encode(), digest_size=8, key=key).hexdigest())
+        return ids
+
+    def issued(self, identifier: str) -> bool:
+        """Whether ``identifier`` was issued under this key (by any process sharing the log)."""
+        if len(identifier) != ID_LENGTH:
+            return False
+        body, check = identifier[:32], identifier[32:]
+        expected = hashlib.blake2b(body.encode(), digest_size=8, key=self.key).hexdigest()
+        return hmac.compare_digest(check, expected)
+
+
+def id_key(folder: str | Path) -> bytes:
+    """The log's secret for prediction ids: read from ``folder/.id-key``, created (0600) the first time.
+
+    Created with O_EXCL, so services starting together on one log agree on one key.
+    """
+    path = Path(folder) / ID_KEY_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process may be between creating and writing it
+            text = path.read_text(encoding="ascii").strip()
+            if len(text) == 64:
+                return bytes.fromhex(text)
+            time.sleep(0.01)
+        raise StoreError(f"the prediction id key is damaged (expected 64 hex digits): {path}") from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise StoreError(f"cannot create the prediction id key: {reason}", where=str(path)) from None
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        key = secrets.token_bytes(32)
+        handle.write(key.hex())
+    return key
 
 
 @dataclass(frozen=True)

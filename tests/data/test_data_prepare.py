@@ -221,3 +221,23 @@ def test_output_equals_a_hand_built_column_transformer(frame: pd.DataFrame) -> N
     )
     X = _features(frame)  # noqa: N806
     np.testing.assert_array_equal(prep.fit_transform(X), reference.fit_transform(X))
+
+
+def test_a_zero_denominator_is_named_by_its_line_in_the_file(tmp_path) -> None:
+    from hone.config.load import load_config
+    from hone.data.training import load_training_set
+
+    rows = pd.DataFrame({"rooms": np.arange(1.0, 101.0), "homes": np.ones(100), TARGET: np.arange(100.0)})
+    rows.loc[60, "homes"] = 0.0  # the 61st data row: line 62 of the CSV (the header is line 1)
+    rows.loc[80, "homes"] = 0.0
+    rows.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "hone.yaml").write_text(
+        "project: p\ndata: {path: data.csv, target: value}\n"
+        "prepare: {derived: {rooms_per_home: rooms / homes}}\n"
+        "models: [{name: tree, estimator: sklearn.tree.DecisionTreeRegressor, grid: {max_depth: [2]}}]\n"
+    )
+    with pytest.raises(DataError) as refused:
+        load_training_set(load_config(tmp_path / "hone.yaml"))
+    message = str(refused.value)
+    assert "'rooms_per_home'" in message and "in 2 row(s), first at line 62" in message
+    assert "homes=0" in message and "data.csv" in message

@@ -15,6 +15,10 @@ from sklearn.preprocessing import StandardScaler
 
 import hone
 
+# A sharing family that falls back to independent fits would pass on scores alone: make it fail here.
+pytestmark = pytest.mark.filterwarnings("error::hone.search.plan.SharingFallbackWarning")
+
+
 SEED_GRID = [
     {"n_estimators": [3, 10, 30], "max_features": [2, 4, 6, 8]},
     {"bootstrap": [False], "n_estimators": [3, 10], "max_features": [2, 3, 4]},

@@ -21,6 +21,10 @@ from hone.search.fitting import FoldContext, fit_and_score, fit_model, fold_data
 from hone.search.plan import configure, plan, run_group
 from hone.search.scoring import resolve_scoring
 
+# A sharing family that falls back to independent fits would pass on scores alone: make it fail here.
+pytestmark = pytest.mark.filterwarnings("error::hone.search.plan.SharingFallbackWarning")
+
+
 
 def groups_of(estimator, grid) -> list[tuple[str, int]]:
     from sklearn.model_selection import ParameterGrid

@@ -14,6 +14,10 @@ import hone
 from hone.search.plan import configure, plan
 from hone.search.space import grid_candidates
 
+# A sharing family that falls back to independent fits would pass on scores alone: make it fail here.
+pytestmark = pytest.mark.filterwarnings("error::hone.search.plan.SharingFallbackWarning")
+
+
 GRID = [
     {"n_estimators": [2, 7, 15], "max_features": [3, 6]},
     {"bootstrap": [False], "n_estimators": [4, 9], "max_features": [3]},

@@ -17,6 +17,10 @@ from hone.search.plan import PLANNER, configure, plan
 from hone.search.scoring import resolve_scoring
 from hone.search.space import grid_candidates
 
+# A sharing family that falls back to independent fits would pass on scores alone: make it fail here.
+pytestmark = pytest.mark.filterwarnings("error::hone.search.plan.SharingFallbackWarning")
+
+
 WEIGHTS = ["uniform", "distance"]
 
 

@@ -20,6 +20,10 @@ from hone.search.families import forest
 from hone.search.families.pipeline import SharedPreparation, same_matrix
 from hone.search.plan import PLANNER, configure, plan
 
+# A sharing family that falls back to independent fits would pass on scores alone: make it fail here.
+pytestmark = pytest.mark.filterwarnings("error::hone.search.plan.SharingFallbackWarning")
+
+
 TARGET = "median_house_value"
 
 

@@ -113,7 +113,8 @@ def _bad_requests(
         ("wrong content type", body(good), {"Content-Type": "text/plain"}, 415, None, None),
         ("no content type", body(good), {}, 415, None, None),
         ("zero denominator", body(good | {"households": 0.0}), JSON, 422, "(record)", None),
-        ("beyond float32", body(good | {"median_income": 1e300}), JSON, 422, "(record)", None),
+        ("beyond float32", body(good | {"median_income": 1e300}), JSON, 422, "median_income", 0),
+        ("beyond float32, huge", body(good | {"total_rooms": 1.7e308}), JSON, 422, "total_rooms", 0),
     ]
 
 
@@ -130,6 +131,14 @@ def test_every_bad_request_is_a_4xx_naming_the_field(shared_live: Live, serve_ho
         if answer.status_code != status or not named or not body.get("error"):
             failures.append(f"{what}: {answer.status_code} {answer.text[:200]}")
     assert not failures, "\n".join(failures)
+
+
+def test_a_number_beyond_float32_names_its_field_and_the_range(shared_live: Live, serve_housing) -> None:
+    answer = _post(shared_live, "/predict", serve_housing.records(1)[0] | {"total_rooms": 1.7e308})
+    assert answer.status_code == 422
+    [problem] = answer.json()["problems"]
+    assert (problem["row"], problem["field"]) == (0, "total_rooms")
+    assert "1.7e+308" in problem["message"] and "3.403e+38" in problem["message"]
 
 
 def test_wrong_methods_and_paths_are_4xx_in_the_same_format(shared_live: Live) -> None:
@@ -163,6 +172,32 @@ def test_feedback_needs_the_token_and_is_logged(shared_live: Live, serve_housing
         (ids[1], 90_000.0),
     }
     assert len([row for row in logged if row["prediction_id"] in ids]) == 2  # the refused ones are not
+
+
+def test_feedback_for_ids_never_issued_is_refused_and_the_rest_kept(shared_live: Live, serve_housing) -> None:
+    ids = _post(shared_live, "/predict", {"records": serve_housing.records(2, start=50)}).json()["ids"]
+    forged = ids[1][:-1] + ("0" if ids[1][-1] != "0" else "1")  # a real id with its check altered
+    items = [
+        {"id": ids[0], "label": 1.0},
+        {"id": "../../etc/passwd", "label": 2.0},
+        {"id": forged, "label": 3.0},
+        {"id": ids[1], "label": 4.0},
+    ]
+    before = _metrics(shared_live).get(("hone_feedback_refused_total", ()), 0.0)
+    answer = _post(shared_live, "/feedback", {"feedback": items}, shared_live.auth)
+    assert answer.status_code == 422
+    body = answer.json()
+    assert (body["accepted"], body["refused"]) == (2, 2)
+    assert [(p["row"], p["field"]) for p in body["problems"]] == [(1, "id"), (2, "id")]
+    assert "etc/passwd" in body["problems"][0]["message"]
+    assert _metrics(shared_live)[("hone_feedback_refused_total", ())] == before + 2
+
+    assert shared_live.service.log.flush(timeout=10)
+    logged = {
+        row["prediction_id"]: row["label"] for row in read_feedback(shared_live.log_dir, MODEL).to_pylist()
+    }
+    assert logged[ids[0]] == 1.0 and logged[ids[1]] == 4.0
+    assert "../../etc/passwd" not in logged and forged not in logged
 
 
 def test_predictions_are_logged_with_their_ids_values_and_version(shared_live: Live, serve_housing) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
-from hone.data.schema import Feature, FeatureSchema
+from hone.data.schema import Feature, FeatureSchema, SchemaViolation
 from hone.serve.requests import (
     RequestProblem,
     feedback_from_payload,
@@ -99,3 +100,13 @@ def test_the_openapi_body_lists_the_features_and_their_categories() -> None:
     assert record["properties"]["ocean"]["enum"] == ["INLAND", "NEAR BAY"]
     assert forms[1]["properties"]["records"]["maxItems"] == 10
     json.dumps(forms)  # plain JSON: it goes into the OpenAPI document as is
+
+
+def test_numbers_beyond_float32_are_refused_per_field_in_requests_and_tables() -> None:
+    with pytest.raises(SchemaViolation) as refused:
+        SCHEMA.check_records([{"income": 1.7e308, "ocean": "INLAND"}])
+    [problem] = refused.value.problems
+    assert (problem.row, problem.field) == (0, "income") and "3.403e+38" in problem.message
+    checked = SCHEMA.check_frame(pd.DataFrame({"income": [1.0, -1e39], "ocean": ["INLAND", "INLAND"]}))
+    assert checked.valid.tolist() == [True, False]
+    assert (checked.problems[0].row, checked.problems[0].field) == (1, "income")

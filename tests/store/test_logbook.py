@@ -18,6 +18,7 @@ from hone.store.logbook import (
     PredictionIds,
     PredictionLog,
     compact,
+    id_key,
     label_text,
     main,
     read_feedback,
@@ -205,7 +206,20 @@ def test_prediction_ids_are_unique_within_and_across_processes() -> None:
     first, second = PredictionIds(), PredictionIds()
     ids = first.take(1000) + first.take(5) + second.take(1000)
     assert len(set(ids)) == len(ids)
-    assert all(len(identifier) == 32 and int(identifier, 16) >= 0 for identifier in ids)
+    assert all(len(identifier) == 48 and int(identifier, 16) >= 0 for identifier in ids)
+
+
+def test_prediction_ids_carry_a_check_under_the_logs_key(tmp_path: Path) -> None:
+    key = id_key(tmp_path / "housing")
+    assert id_key(tmp_path / "housing") == key  # a second service on the same log shares it
+    assert (tmp_path / "housing" / ".id-key").stat().st_mode & 0o777 == 0o600
+    one, other = PredictionIds(key), PredictionIds(key)
+    issued = one.take(3)
+    assert all(other.issued(identifier) for identifier in issued)
+    assert sorted(issued) == issued  # still in serving order within a process
+    assert not PredictionIds().issued(issued[0])  # another log's key
+    forged = issued[0][:32] + "0" * 16
+    assert not any(one.issued(bad) for bad in (forged, issued[0][:32], "../../etc/passwd", ""))
 
 
 def test_compaction_merges_small_parts_and_keeps_every_row_once(tmp_path: Path) -> None:

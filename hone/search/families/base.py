@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any, Protocol
 
 from hone.search.fitting import FoldContext, FoldData, FoldResult, fit_and_score
@@ -57,6 +58,16 @@ class Family(Protocol):
         self, members: Sequence[Member], data: FoldData, context: FoldContext, planner: Planner
     ) -> list[FoldResult]:
         """Fit the group once on the fold and score every member."""
+
+
+def fixed_seed(random_state: Any) -> bool:
+    """Whether ``random_state`` is an int seed: then every fit draws the same numbers, and fits can share.
+
+    With None each scikit-learn fit draws afresh, so candidates are independent of each other; sharing
+    one draw would make them nested (a 10-tree forest the first 10 trees of the 50-tree one). A
+    RandomState object is consumed by each fit. Neither is shared.
+    """
+    return isinstance(random_state, Integral) and not isinstance(random_state, bool)
 
 
 def fit_each(members: Sequence[Member], data: FoldData, context: FoldContext) -> list[FoldResult]:

@@ -24,8 +24,9 @@ It is not exact, so such models are not shared (key None), when the fit depends 
 stages or consumes shared state: early stopping (``n_iter_no_change`` set for GradientBoosting;
 ``early_stopping=True`` for HistGradientBoosting, and ``"auto"`` when the fold has more than 10,000
 training rows -- checked at run time, falling back to independent fits), ``warm_start=True``, and a
-``RandomState`` object as ``random_state``. A stage count that is not a positive integer is left to
-an independent fit, so it fails exactly as scikit-learn's does. If the shared fit stops short of
+``random_state`` that is not an int (None draws afresh per fit: candidates are independent). A
+stage count that is not a positive integer is left to an independent fit, so it fails exactly as
+scikit-learn's does. If the shared fit stops short of
 the largest member's stages, the group falls back to independent fits.
 
 fit_time of a member is the shared fit's time scaled by its share of the stages (k / K): what its
@@ -48,7 +49,7 @@ from sklearn.ensemble import (
     HistGradientBoostingRegressor,
 )
 
-from hone.search.families.base import Member, Planner, fit_each
+from hone.search.families.base import Member, Planner, fit_each, fixed_seed
 from hone.search.fitting import FoldContext, FoldData, FoldResult, fit_model, score_fitted
 
 GRADIENT_BOOSTING = (GradientBoostingRegressor, GradientBoostingClassifier)
@@ -111,11 +112,8 @@ class BoostingStages:
         if isinstance(stages, bool) or not isinstance(stages, Integral) or stages < 1:
             return None  # an invalid count fails its own fit, as in scikit-learn
         random_state = params["random_state"]
-        if params["warm_start"] is not False or not (
-            random_state is None
-            or (isinstance(random_state, Integral) and not isinstance(random_state, bool))
-        ):
-            return None  # a RandomState object is consumed by each fit: fits are not prefixes of each other
+        if params["warm_start"] is not False or not fixed_seed(random_state):
+            return None  # None or a RandomState: independent draws per fit, not prefixes of each other
         if kind in GRADIENT_BOOSTING:
             if params["n_iter_no_change"] is not None:
                 return None  # early stopping: where the fit stops depends on n_estimators

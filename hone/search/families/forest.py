@@ -1,7 +1,8 @@
 """Forest prefixes: candidates differing only in ``n_estimators`` share one fit of the largest forest.
 
 Tree i of a forest gets the i-th seed drawn from ``random_state``, whatever ``n_estimators`` is, so
-the first k trees of a K-tree forest are the trees of a k-tree forest with the same parameters. A
+the first k trees of a K-tree forest are the trees of a k-tree forest with the same parameters (with an
+int ``random_state`` only: with None scikit-learn's candidates draw independently, so they fit alone). A
 k-tree *view* of the big forest (same trees, sliced) predicts through scikit-learn's own code, so
 its scores are an independent k-tree fit's scores.
 
@@ -33,7 +34,7 @@ from sklearn.ensemble import (
 )
 from sklearn.utils import check_array
 
-from hone.search.families.base import Member, Planner
+from hone.search.families.base import Member, Planner, fixed_seed
 from hone.search.fitting import FoldContext, FoldData, FoldResult, fit_model, score_fitted
 
 FORESTS = (RandomForestRegressor, RandomForestClassifier, ExtraTreesRegressor, ExtraTreesClassifier)
@@ -94,10 +95,8 @@ class ForestPrefix:
         if type(model) not in FORESTS:
             return None
         params = model.get_params(deep=False)
-        if params["warm_start"] or not (
-            params["random_state"] is None or isinstance(params["random_state"], Integral)
-        ):
-            return None  # a RandomState object is consumed by each fit: fits are not prefixes of each other
+        if params["warm_start"] or not fixed_seed(params["random_state"]):
+            return None  # None or a RandomState: independent draws per fit, not prefixes of each other
         rest = sorted((name, repr(value)) for name, value in params.items() if name != "n_estimators")
         return type(model).__name__, tuple(rest)
 

@@ -31,10 +31,11 @@ Scoring -- why it is exact. Two ways, chosen per fold:
   are not.
 
 Anything unusual is left to independent fits: ``key`` is None for a Pipeline with ``memory`` or
-``transform_input`` set, fewer than two steps, a None/"passthrough" step, or a last step without
-``fit``; a fold with per-sample fit params runs every member independently; and if the shared
-preparation fails (a fit error, or an unseen category in the test rows) the exception makes
-``run_group`` fit the members one by one, so each gets exactly scikit-learn's outcome.
+``transform_input`` set, fewer than two steps, a None/"passthrough" step, a last step without
+``fit``, or an earlier step with ``random_state=None`` (each fit draws afresh: not shareable); a
+fold with per-sample fit params runs every member independently; and if the shared preparation fails
+(a fit error, or an unseen category in the test rows) the exception makes ``run_group`` fit the
+members one by one, so each gets exactly scikit-learn's outcome (and the search warns once).
 
 fit_time of a member is its last step's fit time plus an equal share of the earlier steps' fit
 time; score_time adds an equal share of transforming the test rows (direct path). The members' times
@@ -66,6 +67,17 @@ def _is_passthrough(step: Any) -> bool:
     return step is None or (isinstance(step, str) and step == "passthrough")
 
 
+def _draws_afresh(step: Any) -> bool:
+    """A step (or a step inside it) with ``random_state=None``: each scikit-learn fit draws its own
+    numbers, so one shared fit would tie candidates together that scikit-learn keeps independent."""
+    if not hasattr(step, "get_params"):
+        return False
+    return any(
+        (name == "random_state" or name.endswith("__random_state")) and value is None
+        for name, value in step.get_params(deep=True).items()
+    )
+
+
 def final_step(model: Pipeline) -> Any:
     return model.steps[-1][1]
 
@@ -88,6 +100,8 @@ class SharedPreparation:
             return None
         last_name, last = steps[-1]
         if isinstance(last, str) or not hasattr(last, "fit"):
+            return None
+        if any(_draws_afresh(step) for _, step in steps[:-1]):
             return None
         pipeline_params = sorted((name, value) for name, value in params.items() if name != "steps")
         try:
