@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline
 from hone.analysis.candidate import Candidate
 from hone.config.schema import ProjectConfig
 from hone.data import frame_sha256
-from hone.data.training import TrainingSet, load_training_set, read_source
+from hone.data.training import TrainingSet, features_of, load_training_set, read_source
 from hone.errors import DataError, HoneError, StoreError
 from hone.search.scoring import display_score
 from hone.store.db import Store
@@ -152,7 +152,7 @@ def load_test_set(
             "the data changed while it was being read; run the command again", where=config.where("data")
         )
     test = frame.iloc[split.test_index]
-    return test.drop(columns=data.target), test[data.target]
+    return features_of(test, data.target, data.not_features), test[data.target]
 
 
 # -- evaluation ------------------------------------------------------------------------------------

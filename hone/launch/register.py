@@ -152,7 +152,9 @@ def feature_schema(config: ProjectConfig, training: TrainingSet) -> FeatureSchem
             for column in training.X.columns
             if pd.api.types.is_numeric_dtype(training.X[column])
         ]
-    return FeatureSchema.from_frame(training.X, target=config.data.target, imputed=imputed)
+    return FeatureSchema.from_frame(
+        training.X, target=config.data.target, imputed=imputed, ids=config.data.id
+    )
 
 
 def _metrics(config: ProjectConfig, store: Store, chosen: Candidate) -> dict[str, Any]:
