@@ -196,3 +196,13 @@ def test_progress_bar_on_a_terminal(project: Path):
     assert "━" in screen, "no bar drawn"
     assert "27/27" in screen and "12/12" in screen
     assert "eta" in screen and "best RMSE:" in screen
+
+
+def test_tune_takes_the_project_file_as_argument_or_c_but_not_two(tmp_path) -> None:
+    (tmp_path / "a.yaml").write_text("project: a\n")
+    (tmp_path / "b.yaml").write_text("project: b\n")
+    both = run_hone("tune", "a.yaml", "-c", "b.yaml", cwd=tmp_path)
+    assert both.returncode == 2 and "two project files given" in both.stderr
+    assert len(both.stderr.strip().splitlines()) == 1
+    neither = run_hone("tune", cwd=tmp_path)
+    assert neither.returncode == 2 and "no hone.yaml here" in neither.stderr

@@ -122,3 +122,10 @@ def test_records_accept_and_echo_ids() -> None:
     # A model without ids still refuses the field.
     with pytest.raises(DataError, match="patient_id: unknown field"):
         FeatureSchema.from_frame(frame).check_records(records[:1])
+
+
+def test_a_declared_categorical_is_kept_as_a_feature(tmp_path: Path) -> None:
+    config = _project(tmp_path, "  drop: [notes]")
+    config.write_text(config.read_text() + "prepare: {categorical: [patient_id, clinic]}\n")
+    training = load_training_set(load_config(config))
+    assert "patient_id" in training.X.columns
