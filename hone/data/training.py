@@ -66,11 +66,9 @@ def load_training_set(config: ProjectConfig) -> TrainingSet:
     frame = read_source(data.dataset, data.path)
     source = f"dataset {data.dataset!r}" if data.dataset is not None else str(data.path)
     check_not_features(frame, data.id, data.drop, source=source)
-    validate_frame(
-        frame.drop(columns=data.not_features), target=data.target, source=source,
-        numeric=config.prepare.numeric,
-    )
-    refuse_identifiers(frame.drop(columns=data.not_features), config, source=source)
+    candidates = frame.drop(columns=data.not_features)  # the target and the columns that may be features
+    validate_frame(candidates, target=data.target, source=source, numeric=config.prepare.numeric)
+    refuse_identifiers(candidates, config, source=source)
     spec = SplitSpec(
         test_size=config.split.test_size,
         stratify=config.split.stratify,
@@ -80,7 +78,7 @@ def load_training_set(config: ProjectConfig) -> TrainingSet:
     # The split (and its fingerprint) covers the whole table as read; the model sees the features only.
     split = split_train_test(frame, spec)
     train = split.train
-    ids = train[data.id].reset_index(drop=True) if data.id else None
+    ids = train[data.id] if data.id else None  # indexed as X: rows join on the index
     split = dataclasses.replace(split, train=train.drop(columns=data.not_features))
     features = features_of(train, data.target, data.not_features)
     return TrainingSet(features, train[data.target], split, len(frame), ids)

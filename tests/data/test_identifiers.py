@@ -60,7 +60,7 @@ def test_id_and_dropped_columns_are_not_features(tmp_path: Path) -> None:
     assert list(training.X.columns) == ["x", "z", "clinic"]
     assert list(training.split.train.columns) == ["x", "z", "clinic", "y"]
     assert training.ids is not None and list(training.ids.columns) == ["patient_id"]
-    assert len(training.ids) == len(training.X) == 45
+    assert training.ids.index.equals(training.X.index) and len(training.X) == 45
     schema = feature_schema(config, training)
     assert schema.names == ["x", "z", "clinic"] and schema.ids == ("patient_id",)
     assert FeatureSchema.from_dict(schema.to_dict()) == schema
