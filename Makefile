@@ -12,7 +12,10 @@ export HONE_DATA_DIR
 # The report test opens the HTML report in Debian's Chromium (installed here when missing).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench clean browser postgres
+.PHONY: install demo demo-classification test lint bench clean browser postgres
+
+# Set-up only: the virtual environment with hone installed (what `make demo` starts with).
+install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +34,19 @@ demo: $(VENV)/.installed
 	$(BIN)/hone register --config examples/housing/hone.yaml
 	$(BIN)/python examples/housing/simulate_day.py examples/housing/hone.yaml
 	$(BIN)/hone monitor --config examples/housing/hone.yaml --report examples/housing/hone-monitor.html
+
+# Your own data, as a user would bring it: a CSV with an ID column and gaps, a binary classifier, served
+# with new IDs, replayed with a fault injected in one column, monitored.
+BC := examples/breast_cancer
+demo-classification: $(VENV)/.installed
+	$(BIN)/python $(BC)/make_data.py
+	$(BIN)/hone tune -c $(BC)/hone.yaml
+	$(BIN)/hone evaluate -c $(BC)/hone.yaml --final
+	$(BIN)/hone register -c $(BC)/hone.yaml
+	$(BIN)/hone predict -c $(BC)/hone.yaml -i $(BC)/breast_cancer.csv -o $(BC)/predictions.csv
+	$(BIN)/python examples/replay.py --config $(BC)/hone.yaml --data $(BC)/breast_cancer.csv \
+	  --target diagnosis --fault mean_radius --fault-from 0.6
+	$(BIN)/hone monitor -c $(BC)/hone.yaml --report $(BC)/hone-monitor.html
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || $(SUDO) apt-get install -y -q chromium >/dev/null \
@@ -53,3 +69,4 @@ lint: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) examples/housing/.hone .pytest_cache examples/housing/hone-*.html
+	rm -rf $(BC)/.hone $(BC)/breast_cancer.csv $(BC)/predictions.csv $(BC)/hone-*.html

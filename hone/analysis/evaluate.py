@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline
 from hone.analysis.candidate import Candidate
 from hone.config.schema import ProjectConfig
 from hone.data import frame_sha256
-from hone.data.training import TrainingSet, load_training_set, read_source
+from hone.data.training import TrainingSet, features_of, load_training_set, read_source
 from hone.errors import DataError, HoneError, StoreError
 from hone.search.scoring import display_score
 from hone.store.db import Store
@@ -50,6 +50,19 @@ METRIC_LABELS = {
     "log_loss": "log loss",
 }
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
+# The search's scoring name -> the test metric it is comparable with (the CV column of `hone evaluate`).
+SCORING_METRICS = {
+    "neg_mean_squared_error": "rmse",
+    "neg_root_mean_squared_error": "rmse",
+    "neg_mean_absolute_error": "mae",
+    "r2": "r2",
+    "accuracy": "accuracy",
+    "f1": "f1",
+    "f1_macro": "f1",
+    "roc_auc": "roc_auc",
+    "roc_auc_ovr": "roc_auc",
+    "neg_log_loss": "log_loss",
+}
 
 # Bootstrap resamples are drawn in blocks of about this many cells, to bound memory on large test sets.
 _BLOCK_CELLS = 2_000_000
@@ -87,6 +100,8 @@ class TestEvaluation:
     proba: np.ndarray | None = field(repr=False)
     classes: list[Any] | None
     pipeline: Pipeline = field(repr=False)  # fitted on the whole training set: the final model
+    cv_key: str | None = None  # the key of ``metrics`` the CV score compares with, if any
+    cv_std: float = math.nan  # the CV score's fold standard deviation, in display units
 
     def to_dict(self) -> dict[str, Any]:
         """Metrics, intervals and the CV score as plain JSON (NaN as null), as stored with each look."""
@@ -98,7 +113,12 @@ class TestEvaluation:
             "metrics": {name: finite_or_none(value) for name, value in self.metrics.items()},
             "bootstrap": {name: _json_interval(i) for name, i in self.intervals.items()},
             "rmse_t_interval": None if self.rmse_t_interval is None else _json_interval(self.rmse_t_interval),
-            "cv": {"metric": self.cv_metric, "score": finite_or_none(self.cv_score)},
+            "cv": {
+                "metric": self.cv_metric,
+                "score": finite_or_none(self.cv_score),
+                "std": finite_or_none(self.cv_std),
+                "key": self.cv_key,
+            },
         }
 
 
@@ -152,7 +172,7 @@ def load_test_set(
             "the data changed while it was being read; run the command again", where=config.where("data")
         )
     test = frame.iloc[split.test_index]
-    return test.drop(columns=data.target), test[data.target]
+    return features_of(test, data.target, data.not_features), test[data.target]
 
 
 # -- evaluation ------------------------------------------------------------------------------------
@@ -214,6 +234,8 @@ def evaluate(
         proba=proba,
         classes=classes,
         pipeline=pipeline,
+        cv_key=SCORING_METRICS.get(str(candidate.summary.scoring)),
+        cv_std=candidate.summary.display_fold_std(candidate.index),
     )
 
 

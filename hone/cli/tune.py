@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hone.cli.common import default_config, friendly, new_console, open_project
-from hone.errors import StoreError
+from hone.errors import HoneError, StoreError
 
 app = typer.Typer()  # this module's verbs; hone.cli.main assembles every module's app
 
@@ -26,13 +26,18 @@ def _budget_seconds(text: str) -> float:
 @app.command()
 @friendly
 def tune(
-    config: Annotated[Path, typer.Argument(help="The project file, e.g. examples/housing/hone.yaml.")],
+    config: Annotated[
+        Path | None, typer.Argument(help="The project file, e.g. examples/housing/hone.yaml (or -c FILE).")
+    ] = None,
     expand: Annotated[
         bool, typer.Option(help="Widen a grid whose best value sits at its edge, and search again.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines.")] = False,
     budget: Annotated[
         str | None, typer.Option(help="Best model within this time (60s, 5m), refit included.")
+    ] = None,
+    config_option: Annotated[
+        Path | None, typer.Option("--config", "-c", help="The project file (as every other verb takes it).")
     ] = None,
 ) -> None:
     """Tune every model of the project's shortlist; rerun the same command to resume a killed run."""
@@ -42,7 +47,7 @@ def tune(
     from hone.search.summary import summarize
     from hone.tune.project import tune as run_tune
 
-    project = load_config(config)
+    project = load_config(_one_config(config, config_option))
     console = new_console()
     seconds = None if budget is None else _budget_seconds(budget)
     outcome = run_tune(project, progress=None if quiet else auto_progress, expand=expand, budget=seconds)
@@ -75,13 +80,22 @@ def tune(
             console.print(f"dropped {name}: {why}", highlight=False)
 
 
+def _one_config(argument: Path | None, option: Path | None) -> Path:
+    """`hone tune FILE` and `hone tune -c FILE` are the same; both at once must agree."""
+    if argument is not None and option is not None and argument != option:
+        raise HoneError(f"two project files given ({argument} and -c {option}): give one")
+    return argument or option or default_config()
+
+
 @app.command()
 @friendly
 def results(
     study: Annotated[
         str | None, typer.Argument(help="A study name (default: every study of the last tune).")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="Project file whose store to read.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Project file whose store to read.")
+    ] = None,
     store: Annotated[
         str | None, typer.Option(help="Store path or SQLAlchemy URL (instead of --config).")
     ] = None,

@@ -159,12 +159,50 @@ def _expand_env(text: str) -> str:
     return _ENV_RE.sub(replace, text)
 
 
+def _no_duplicates(columns: list[str] | None) -> list[str] | None:
+    seen: set[str] = set()
+    for i, column in enumerate(columns or []):
+        if column in seen:
+            raise ConfigProblem(f"column {column!r} is listed twice", (i,))
+        seen.add(column)
+    return columns
+
+
+def _one_or_many(value: Any) -> Any:
+    # `id: patient_id` reads as well as `id: [patient_id, visit]`.
+    return [value] if isinstance(value, str) else value
+
+
 class DataSpec(_Schema):
     """Where the data comes from: a built-in data set or a file, and the column to predict."""
 
     dataset: Name | None = None
     path: Path | None = None  # absolute after loading: resolved against the config's directory
     target: Column
+    # Columns that are not features: ``id`` travels with every row (echoed by serving, written by batch
+    # prediction), ``drop`` is ignored. A single name is accepted for either.
+    id: Annotated[list[Column], BeforeValidator(_one_or_many), AfterValidator(_no_duplicates)] = Field(
+        default_factory=list
+    )
+    drop: Annotated[list[Column], BeforeValidator(_one_or_many), AfterValidator(_no_duplicates)] = Field(
+        default_factory=list
+    )
+
+    @property
+    def not_features(self) -> list[str]:
+        """The id and dropped columns: read with the table, never given to the model."""
+        return [*self.id, *self.drop]
+
+    @model_validator(mode="after")
+    def _roles_disjoint(self) -> DataSpec:
+        for key in ("id", "drop"):
+            for i, column in enumerate(getattr(self, key)):
+                if column == self.target:
+                    raise ConfigProblem(f"{column!r} is the target, not an {key} column", (key, i))
+        for i, column in enumerate(self.drop):
+            if column in self.id:
+                raise ConfigProblem(f"column {column!r} is both an id and dropped", ("drop", i))
+        return self
 
     @field_validator("path", mode="before")
     @classmethod
@@ -233,15 +271,6 @@ def parse_derived(expression: str) -> tuple[str, str, str]:
         )
     left, op, right = match.groups()
     return left, op, right
-
-
-def _no_duplicates(columns: list[str] | None) -> list[str] | None:
-    seen: set[str] = set()
-    for i, column in enumerate(columns or []):
-        if column in seen:
-            raise ConfigProblem(f"column {column!r} is listed twice", (i,))
-        seen.add(column)
-    return columns
 
 
 class PrepareSettings(_Schema):

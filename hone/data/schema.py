@@ -106,6 +106,7 @@ class FeatureSchema:
 
     features: tuple[Feature, ...]
     target: str | None = None
+    ids: tuple[str, ...] = ()  # id columns (data.id): accepted with each row and echoed back, never features
 
     @property
     def names(self) -> list[str]:
@@ -126,6 +127,7 @@ class FeatureSchema:
         *,
         target: str | None = None,
         imputed: Iterable[str] = (),
+        ids: Iterable[str] = (),
     ) -> FeatureSchema:
         """The schema of training features ``X``; columns in ``imputed`` accept missing values."""
         imputed = set(imputed)
@@ -145,14 +147,19 @@ class FeatureSchema:
                 features.append(
                     Feature(name, "categorical", str(series.dtype), nullable, categories=categories)
                 )
-        return cls(tuple(features), target)
+        return cls(tuple(features), target, tuple(ids))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "features": [feature.to_dict() for feature in self.features]}
+        return {
+            "target": self.target,
+            "features": [feature.to_dict() for feature in self.features],
+            "ids": list(self.ids),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSchema:
-        return cls(tuple(Feature.from_dict(f) for f in data["features"]), data.get("target"))
+        ids = tuple(str(name) for name in data.get("ids", ()))  # versions registered before ids: none
+        return cls(tuple(Feature.from_dict(f) for f in data["features"]), data.get("target"), ids)
 
     # -- checking requests (one record or a few: plain Python, fast) --------------------------------
 
@@ -163,7 +170,7 @@ class FeatureSchema:
         """
         problems: list[Problem] = []
         rows: list[list[Any]] = []
-        known = set(self.names)
+        known = set(self.names) | set(self.ids)
         for number, record in enumerate(records):
             if not isinstance(record, Mapping):
                 problems.append(Problem(number, "(record)", "expected an object of feature values"))
@@ -171,6 +178,11 @@ class FeatureSchema:
             for name in record:
                 if name not in known:
                     problems.append(Problem(number, str(name), "unknown field"))
+            for name in self.ids:
+                if not _is_id_value(record.get(name)):
+                    shown = _shown(record.get(name))
+                    message = f"expected an ID (text or a whole number), got {shown}"
+                    problems.append(Problem(number, name, message))
             row = []
             for feature in self.features:
                 value, problem = _check_value(feature, record.get(feature.name, _ABSENT))
@@ -183,6 +195,10 @@ class FeatureSchema:
         if problems:
             raise SchemaViolation(problems)
         return rows
+
+    def record_ids(self, records: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        """The id columns of checked records, column by column (None where a record has none)."""
+        return {name: [record.get(name) for record in records] for name in self.ids}
 
     def frame_from_rows(self, rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
         """Checked rows as the DataFrame the pipeline was trained on (column names and dtypes)."""
@@ -222,7 +238,7 @@ class FeatureSchema:
 
         if extra == "reject":
             for column in frame.columns:
-                if str(column) not in set(self.names):
+                if str(column) not in set(self.names) | set(self.ids):
                     report(None, str(column), "unknown column")
                     valid[:] = False
         columns: dict[str, Any] = {}
@@ -248,6 +264,14 @@ class FeatureSchema:
 # -- one value ---------------------------------------------------------------------------------------
 
 _ABSENT = object()
+MAX_ID_LENGTH = 200
+
+
+def _is_id_value(value: Any) -> bool:
+    """IDs are text or whole numbers (or absent); anything else cannot be echoed or joined on."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return True
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
 
 
 def _check_value(feature: Feature, value: Any) -> tuple[Any, str | None]:

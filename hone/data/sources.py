@@ -226,6 +226,6 @@ def check_regression_target(y: pd.Series, *, target: str, source: str, estimator
     share = "every value is" if bool(bad.sum() == present.sum()) else f"{int(bad.sum())} value(s) are"
     raise DataError(
         f"target column {target!r} must be numeric for the regressor {estimator}, but {share} text"
-        f" (first {value!r} at {_row_ref(first, source)})",
+        f" (first {value!r} at {row_ref(first, source)})",
         where=source,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hone.data.datasets import load_dataset
+from hone.data.identifiers import check_not_features, refuse_identifiers
 from hone.data.prepare import PrepareSpec, build_preparation, check_derived_values
 from hone.data.sources import read_table, validate_frame
 from hone.data.split import Split, SplitSpec, frame_sha256, positions_sha256, split_train_test
@@ -26,8 +28,9 @@ class TrainingSet:
 
     X: pd.DataFrame
     y: pd.Series
-    split: Split
+    split: Split  # ``split.train`` holds the features and the target only, as ``X`` and ``y``
     n_rows: int
+    ids: pd.DataFrame | None = None  # the id columns (data.id) of the training rows, if any
 
 
 def training_set_from_frame(frame: pd.DataFrame, target: str) -> TrainingSet:
@@ -68,7 +71,10 @@ def load_training_set(config: ProjectConfig) -> TrainingSet:
     data = config.data
     frame = read_source(data.dataset, data.path)
     source = data_source(config)
-    validate_frame(frame, target=data.target, source=source, numeric=config.prepare.numeric)
+    check_not_features(frame, data.id, data.drop, source=source)
+    candidates = frame.drop(columns=data.not_features)  # the target and the columns that may be features
+    validate_frame(candidates, target=data.target, source=source, numeric=config.prepare.numeric)
+    refuse_identifiers(candidates, config, source=source)
     check_derived_values(config.prepare.derived, frame, source)
     spec = SplitSpec(
         test_size=config.split.test_size,
@@ -76,9 +82,18 @@ def load_training_set(config: ProjectConfig) -> TrainingSet:
         bins=None if config.split.bins is None else list(config.split.bins),
         seed=config.split.seed,
     )
+    # The split (and its fingerprint) covers the whole table as read; the model sees the features only.
     split = split_train_test(frame, spec)
     train = split.train
-    return TrainingSet(train.drop(columns=data.target), train[data.target], split, len(frame))
+    ids = train[data.id] if data.id else None  # indexed as X: rows join on the index
+    split = dataclasses.replace(split, train=train.drop(columns=data.not_features))
+    features = features_of(train, data.target, data.not_features)
+    return TrainingSet(features, train[data.target], split, len(frame), ids)
+
+
+def features_of(frame: pd.DataFrame, target: str, not_features: list[str]) -> pd.DataFrame:
+    """The feature columns of rows read from the project's table: no target, id or dropped column."""
+    return frame.drop(columns=[target, *not_features])
 
 
 def prepare_spec(config: ProjectConfig) -> PrepareSpec:

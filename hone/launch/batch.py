@@ -6,7 +6,8 @@ model cannot take get a null prediction and a ``problem`` text, and the run goes
 the first one instead). The output is written to a temporary file next to ``output`` and renamed at the
 end, so a failed or interrupted run leaves nothing at ``output``.
 
-Output columns: ``row`` (1-based data row of the input, header excluded), the ``keep`` columns copied
+Output columns: ``row`` (1-based data row of the input, header excluded), the model's id columns (data.id,
+required in the input) and the ``keep`` columns copied
 from the input, ``prediction`` (float64 for regression, text for classification, null for invalid rows)
 and ``problem`` (null when the row was fine). ``.parquet`` output keeps those types; ``.csv`` output is
 offered for convenience (nulls become empty cells). Kept columns read from a CSV are copied as text, so
@@ -102,7 +103,8 @@ def predict_table(
     """
     started = time.perf_counter()
     output = Path(output)
-    keep = list(dict.fromkeys(keep))
+    # The model's id columns (data.id) are written with every row, before any other kept column.
+    keep = list(dict.fromkeys([*schema.ids, *keep]))
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     _check_output(output, source, keep)
@@ -170,7 +172,7 @@ def _require_columns(available: Sequence[str], schema: FeatureSchema, keep: list
     duplicates = sorted({name for name in names if names.count(name) > 1} & set(schema.names + keep))
     if duplicates:
         raise DataError(f"duplicate column name(s) in the input: {', '.join(duplicates)}", where=where)
-    for role, wanted in (("feature", schema.names), ("kept", keep)):
+    for role, wanted in (("feature", schema.names), ("id", list(schema.ids)), ("kept", keep)):
         for name in wanted:
             if name not in names:
                 hint = did_you_mean(name, names)

@@ -16,6 +16,7 @@ from sklearn.base import is_classifier
 
 from hone.analysis.candidate import Candidate, find_candidate
 from hone.analysis.error_slices import oof_predictions
+from hone.analysis.evaluate import SCORING_METRICS
 from hone.config.schema import ProjectConfig
 from hone.data.profile import ReferenceProfile
 from hone.data.schema import FeatureSchema
@@ -156,11 +157,16 @@ def feature_schema(config: ProjectConfig, training: TrainingSet) -> FeatureSchem
             for column in training.X.columns
             if pd.api.types.is_numeric_dtype(training.X[column])
         ]
-    return FeatureSchema.from_frame(training.X, target=config.data.target, imputed=imputed)
+    return FeatureSchema.from_frame(
+        training.X, target=config.data.target, imputed=imputed, ids=config.data.id
+    )
 
 
 def _metrics(config: ProjectConfig, store: Store, chosen: Candidate) -> dict[str, Any]:
-    """The candidate's CV score, and its last recorded test evaluation if it had one."""
+    """The candidate's CV score, and its last recorded test evaluation if it had one.
+
+    ``cv.key`` names the test metric the project's scoring compares with (``roc_auc`` for a search scored
+    on ROC AUC): the one `hone models` shows, not a fixed RMSE or accuracy."""
     label, score = display_score(chosen.summary.scoring, chosen.cv_score)
     metrics: dict[str, Any] = {
         "cv": {
@@ -168,6 +174,7 @@ def _metrics(config: ProjectConfig, store: Store, chosen: Candidate) -> dict[str
             "score": float(score),
             "std": chosen.summary.display_fold_std(chosen.index),
             "folds": chosen.summary.n_splits,
+            "key": SCORING_METRICS.get(str(chosen.summary.scoring)),
         }
     }
     params = params_key(chosen.params)

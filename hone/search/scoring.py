@@ -74,6 +74,30 @@ def display_score(scoring_name: str | None, value: float) -> tuple[str, float]:
     return _short_name(scoring_name or SINGLE), value
 
 
+# Scores are printed with at least this many decimals (RMSE 49,123.4) and at most this many.
+MIN_DECIMALS, MAX_DECIMALS = 1, 6
+# Without any spread to go by, a score between -1 and 1 (AUC, accuracy, R²) gets this many.
+UNIT_DECIMALS = 4
+
+
+def score_decimals(spreads: Sequence[float], values: Sequence[float] = ()) -> int:
+    """Decimals that show the smallest spread with two significant digits (0.9938 ± 0.0041, 49,123.4 ± 812.0).
+
+    Rounding every score to one decimal made classifier scores read ``1.0 ± 0.0`` for every candidate."""
+    positive = [abs(s) for s in spreads if math.isfinite(s) and s > 0]
+    if positive:
+        decimals = 1 - math.floor(math.log10(min(positive)))
+    else:
+        finite = [abs(v) for v in values if math.isfinite(v)]
+        decimals = UNIT_DECIMALS if finite and max(finite) <= 1 else MIN_DECIMALS
+    return min(MAX_DECIMALS, max(MIN_DECIMALS, decimals))
+
+
+def format_score(value: float, decimals: int) -> str:
+    """A score with thousands separators and ``decimals`` decimals (see ``score_decimals``)."""
+    return f"{value:,.{decimals}f}"
+
+
 def _short_name(name: str) -> str:
     known = {
         "root_mean_squared_error": "RMSE",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from hone.errors import StoreError
 from hone.search.results import build_cv_results, last_iteration_best
-from hone.search.scoring import display_score, lower_is_better
+from hone.search.scoring import display_score, lower_is_better, score_decimals
 from hone.search.space import EdgeHit, find_edges
 from hone.search.trials import stored_pruned, stored_study
 
@@ -66,6 +67,12 @@ class SearchSummary:
         """Spread of the per-fold scores, each in display units."""
         folds = [self.cv_results[f"split{k}_test_{self.refit_metric}"][index] for k in range(self.n_splits)]
         return float(np.std([display_score(self.scoring, f)[1] for f in folds]))
+
+    def decimals(self, indices: Sequence[int] | None = None) -> int:
+        """How many decimals this search's scores need to be told apart (see ``score_decimals``)."""
+        chosen = range(self.n_candidates) if indices is None else indices
+        kept = [i for i in chosen if not self.is_pruned(i)]
+        return score_decimals([self.display_fold_std(i) for i in kept], [self.display_mean(i) for i in kept])
 
     def is_pruned(self, index: int) -> bool:
         return "pruned" in self.cv_results and bool(self.cv_results["pruned"][index])

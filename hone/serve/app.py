@@ -150,6 +150,8 @@ class Service:
         self.metrics.observe_predictions(served.name, served.number, served.task, predictions)
         values = predictions if predictions.dtype.kind == "f" else predictions.tolist()
         answer = {"model": served.name, "version": served.number, "predictions": values, "ids": ids}
+        if served.schema.ids:
+            answer["id_columns"] = served.schema.record_ids(records)  # the caller's own row ids, echoed
         return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
 

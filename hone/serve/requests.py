@@ -235,6 +235,8 @@ def record_schema(schema: FeatureSchema | None) -> dict[str, Any]:
             if feature.categories is not None:
                 value["enum"] = list(feature.categories)
         properties[feature.name] = {"anyOf": [value, {"type": "null"}]} if feature.nullable else value
+    for name in schema.ids:
+        properties[name] = {"type": ["string", "integer", "null"], "maxLength": MAX_ID_LENGTH}
     return {
         "type": "object",
         "properties": properties,
@@ -316,6 +318,9 @@ class PredictOut(BaseModel):
     version: int
     predictions: list[float | int | str]
     ids: list[str] = Field(description="One prediction id per row, for POST /feedback.")
+    id_columns: dict[str, list[str | int | None]] | None = Field(
+        default=None, description="The model's id columns (data.id) as sent, per column: one value per row."
+    )
 
 
 class FeedbackOut(BaseModel):

@@ -237,3 +237,13 @@ def test_tune_on_an_immutable_store_is_one_line_exit_2_and_the_store_unchanged(t
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "store file cannot be written" in lines[0], result.stderr
     assert (tmp_path / "store.db").read_bytes() == before
+
+
+def test_tune_takes_the_project_file_as_argument_or_c_but_not_two(tmp_path) -> None:
+    (tmp_path / "a.yaml").write_text("project: a\n")
+    (tmp_path / "b.yaml").write_text("project: b\n")
+    both = run_hone("tune", "a.yaml", "-c", "b.yaml", cwd=tmp_path)
+    assert both.returncode == 2 and "two project files given" in both.stderr
+    assert len(both.stderr.strip().splitlines()) == 1
+    neither = run_hone("tune", cwd=tmp_path)
+    assert neither.returncode == 2 and "no hone.yaml here" in neither.stderr

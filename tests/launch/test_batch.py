@@ -322,3 +322,15 @@ def test_memory_stays_flat_for_a_file_many_chunks_long(tmp_path, features, schem
     assert growth_big < 2 * growth_one + 15, (growth_one, growth_big)
     assert 3 * growth_big < growth_whole, (growth_big, growth_whole)  # the measurement can tell them apart
     assert pq.read_metadata(tmp_path / "big.parquet").num_rows == chunk * 30
+
+
+def test_the_models_id_columns_are_written_first_and_required(tmp_path, features, pipeline, rows) -> None:
+    with_ids = FeatureSchema.from_frame(features, target=TARGET, imputed=["total_bedrooms"], ids=["id"])
+    source = _write(rows.iloc[:20], tmp_path / "rows.csv")
+    predict_table(pipeline.predict, with_ids, source, tmp_path / "out.parquet", task="regression")
+    written = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(written.columns[:2]) == ["row", "id"]
+    assert written["id"].tolist() == [f"{i:05d}" for i in range(20)]
+    no_ids = _write(rows.drop(columns="id").iloc[:20], tmp_path / "no_ids.csv")
+    with pytest.raises(DataError, match="id column 'id' not found"):
+        predict_table(pipeline.predict, with_ids, no_ids, tmp_path / "out2.parquet", task="regression")

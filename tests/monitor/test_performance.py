@@ -33,14 +33,24 @@ def test_rmse_gets_the_books_t_interval():
     assert (rmse.low, rmse.high) == pytest.approx((math.sqrt(low), math.sqrt(high)))
 
 
-def test_mae_and_accuracy_are_means_with_t_intervals():
+def test_mae_is_a_mean_and_accuracy_a_proportion_with_a_wilson_interval():
     y = np.array([0, 1, 1, 0, 1, 1, 0, 1, 1, 1] * 20, dtype=float)
     pred = np.array([0, 1, 0, 0, 1, 1, 1, 1, 1, 1] * 20, dtype=float)
     accuracy = window_estimate(y.astype(int).astype(str), pred.astype(int).astype(str), "accuracy")
     assert accuracy.value == pytest.approx(0.8)
-    low, high = stats.t.interval(0.95, 199, loc=0.8, scale=stats.sem((y == pred).astype(float)))
-    assert (accuracy.low, accuracy.high) == pytest.approx((low, high))
+    wilson = stats.binomtest(160, 200).proportion_ci(0.95, method="wilson")
+    assert (accuracy.low, accuracy.high) == pytest.approx((wilson.low, wilson.high))
     assert window_estimate(y, pred + 0.5, "mae").value == pytest.approx(np.abs(pred + 0.5 - y).mean())
+
+
+@pytest.mark.parametrize("n_right", [49, 50])
+def test_the_accuracy_interval_stays_inside_zero_and_one(n_right: int) -> None:
+    # 49 of 50 right gave [0.952, 1.01] with a t-interval; 50 of 50 gave the empty [1, 1].
+    y = np.array(["a"] * 50)
+    pred = np.array(["a"] * n_right + ["b"] * (50 - n_right))
+    accuracy = window_estimate(y, pred, "accuracy")
+    assert 0.0 <= accuracy.low < accuracy.value <= accuracy.high <= 1.0
+    assert accuracy.low < 0.99
 
 
 def test_bootstrapped_metrics_are_seeded_and_narrow_with_more_rows():

@@ -10,10 +10,17 @@ from rich.table import Table
 from hone.analysis.bundle import Analysis
 from hone.analysis.evaluate import LOWER_IS_BETTER, METRIC_LABELS, Peeking, TestEvaluation
 from hone.cli.render.search import plain_params
+from hone.search.scoring import format_score, score_decimals
 
 
 def _number(value: float) -> str:
     return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.4f}"
+
+
+def _cv_cell(result: TestEvaluation) -> str:
+    """The CV score beside its test metric, with as many decimals as its fold spread needs."""
+    decimals = score_decimals([result.cv_std], [result.cv_score])
+    return f"{format_score(result.cv_score, decimals)} ± {format_score(result.cv_std, decimals)}"
 
 
 def evaluation(console: Console, result: TestEvaluation, peeking: Peeking) -> None:
@@ -30,7 +37,7 @@ def evaluation(console: Console, result: TestEvaluation, peeking: Peeking) -> No
     for key, value in result.metrics.items():
         t_interval = result.rmse_t_interval if key == "rmse" else None
         boot = result.intervals.get(key)
-        cv = _number(result.cv_score) if METRIC_LABELS[key] == result.cv_metric else ""
+        cv = _cv_cell(result) if key == result.cv_key else ""
         table.add_row(
             METRIC_LABELS[key] + (" ↓" if key in LOWER_IS_BETTER else " ↑"),
             _number(value),
@@ -61,7 +68,7 @@ def analysis(console: Console, result: Analysis, *, all_bins: bool = False) -> N
     summary = candidate.summary
     console.print(
         f"[bold]Analysis[/bold] of {candidate.model.name} {plain_params(candidate.params)!r} "
-        f"(CV {summary.label} {summary.display_mean(candidate.index):,.1f})",
+        f"(CV {summary.label} {format_score(summary.display_mean(candidate.index), summary.decimals())})",
         highlight=False,
     )
     if result.importances is not None:

@@ -20,14 +20,23 @@ SHOWN_PROBLEMS = 10
 
 def score_text(version: ModelVersion) -> str:
     """``CV RMSE 49,117 · test RMSE 46,982 [45,010, 48,874]``, from what the version recorded."""
+    from hone.analysis.evaluate import METRIC_LABELS  # here: scikit-learn loads with it
+    from hone.search.scoring import format_score, score_decimals
+
     parts = []
     cv = version.metrics.get("cv")
     if cv:
-        parts.append(f"CV {cv['metric']} {_number(cv['score'])}")
+        std = cv.get("std")
+        decimals = score_decimals([std] if std is not None else [], [cv["score"]])
+        score = _number(cv["score"]) if abs(cv["score"]) >= 1000 else format_score(cv["score"], decimals)
+        parts.append(f"CV {cv['metric']} {score}")
     test = version.metrics.get("test")
     if test:
         metrics = test.get("metrics", {})
-        key, label = ("rmse", "RMSE") if "rmse" in metrics else ("accuracy", "accuracy")
+        key = (cv or {}).get("key")  # the project's scoring metric, when the version recorded it
+        if key not in metrics:
+            key = "rmse" if "rmse" in metrics else "accuracy"
+        label = METRIC_LABELS.get(key, key)
         if metrics.get(key) is not None:
             interval = test.get("rmse_t_interval") or test.get("bootstrap", {}).get(key)
             shown = f"test {label} {_number(metrics[key])}"

@@ -9,6 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from hone.search.scoring import format_score, score_decimals
 from hone.search.space import describe_edges, expanded_grid
 from hone.search.summary import SearchSummary
 from hone.search.trials import plain_value
@@ -46,7 +47,7 @@ def seed_lines(console: Console, summary: SearchSummary) -> None:
         score = "pruned" if summary.is_pruned(index) else repr(summary.display_mean(index))
         line = f"{score} {plain_params(params)!r}"
         console.print(line, highlight=False, markup=False)
-    best = f"{label} {summary.display_mean(summary.best_index):,.1f}"
+    best = f"{label} {format_score(summary.display_mean(summary.best_index), summary.decimals())}"
     console.print(
         f"best params: {plain_params(summary.best_params)!r}  ({best})", highlight=False, markup=False
     )
@@ -82,15 +83,19 @@ def ranking_table(summaries: Sequence[SearchSummary], limit: int | None = None) 
     table.add_column("params")
     rows = [(s, i) for s in summaries for i in range(s.n_candidates) if not s.is_pruned(i)]
     rows.sort(key=lambda row: _best_first(row[0].raw_mean(row[1])))
-    for rank, (summary, index) in enumerate(rows[:limit] if limit else rows, start=1):
+    shown = rows[:limit] if limit else rows
+    decimals = score_decimals(
+        [s.display_fold_std(i) for s, i in shown], [s.display_mean(i) for s, i in shown]
+    )
+    for rank, (summary, index) in enumerate(shown, start=1):
         cells = [
             str(rank),
             summary.model,
-            f"{summary.display_mean(index):,.1f}",
-            f"{summary.display_fold_std(index):,.1f}",
+            format_score(summary.display_mean(index), decimals),
+            format_score(summary.display_fold_std(index), decimals),
         ]
         if with_train:
-            cells.append(f"{summary.display_mean(index, 'train'):,.1f}")
+            cells.append(format_score(summary.display_mean(index, "train"), decimals))
         cells.append(repr(plain_params(summary.cv_results["params"][index])))
         table.add_row(*cells)
     return table
@@ -114,14 +119,18 @@ def comparison_table(summaries: Sequence[SearchSummary]) -> Table:
         ("best params", "left"),
     ]:
         table.add_column(column, justify=justify)
+    bests = [(s, s.best_index) for s in summaries]
+    decimals = score_decimals(
+        [s.display_fold_std(i) for s, i in bests], [s.display_mean(i) for s, i in bests]
+    )
     for summary in sorted(summaries, key=lambda s: -s.best_score):
         best = summary.best_index
         table.add_row(
             summary.model,
             summary.strategy,
             str(summary.n_candidates),
-            f"{summary.display_mean(best):,.1f}",
-            f"{summary.display_fold_std(best):,.1f}",
+            format_score(summary.display_mean(best), decimals),
+            format_score(summary.display_fold_std(best), decimals),
             f"{summary.cv_results['mean_fit_time'][best]:.2f}",
             repr(plain_params(summary.best_params)),
         )
