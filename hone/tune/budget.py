@@ -8,8 +8,6 @@ HistGradientBoosting and LightGBM); the others on the project's preparation as w
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -25,10 +23,10 @@ from hone.errors import ConfigError
 from hone.search.budget import BudgetModel, BudgetResult, BudgetSearch, search_within_budget
 from hone.search.builtin_spaces import DataShape, ModelSpace, default_shortlist, space_for
 from hone.search.scoring import display_score
-from hone.search.versions import library_versions
 from hone.store.db import Store
 from hone.tune.outcome import ModelOutcome, TuneOutcome
 from hone.tune.resolve import resolve_estimator
+from hone.tune.studies import study_name
 
 Reporter = Callable[[Sequence[BudgetModel], float, float], None]
 
@@ -69,20 +67,12 @@ def _spaces(config: ProjectConfig, shape: DataShape) -> list[tuple[str, ModelSpa
 def _study_name(
     config: ProjectConfig, name: str, space: ModelSpace, params: dict[str, Any], data: str
 ) -> str:
-    described = json.dumps(
-        {
-            "budget-space": space.describe(),
-            "params": params,
-            "search": config.search.model_dump(mode="json", exclude={"budget"}),
-            "split": config.split.model_dump(mode="json"),
-            "prepare": config.prepare.model_dump(mode="json"),
-            "data": data,
-            "libraries": library_versions(),  # an upgrade starts a new study rather than mixing fits
-        },
-        sort_keys=True,
-        default=str,
-    )
-    return f"{config.project}.{name}.{hashlib.sha256(described.encode()).hexdigest()[:10]}"
+    search = {
+        "budget-space": space.describe(),
+        "params": params,
+        "search": config.search.model_dump(mode="json", exclude={"budget"}),
+    }
+    return study_name(config, name, search, data)
 
 
 def preparations(config: ProjectConfig, training: TrainingSet) -> tuple[ColumnTransformer, ColumnTransformer]:

@@ -6,8 +6,6 @@ input leaves the store as it was.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +24,10 @@ from hone.search.estimators import BaseSearch
 from hone.search.scoring import resolve_scoring
 from hone.search.space import expanded_grid, grid_candidates
 from hone.search.tpe_space import tpe_space
-from hone.search.versions import library_versions
 from hone.store.db import Store
 from hone.tune.outcome import ModelOutcome, TuneOutcome
 from hone.tune.resolve import resolve_model
+from hone.tune.studies import study_name
 
 ProgressFactory = Callable[[str, "str | None"], "Progress | None"]
 
@@ -84,22 +82,12 @@ class ModelPlan:
 
 
 def _study_name(config: ProjectConfig, model: ModelSpec, settings: SearchSettings, data_sha256: str) -> str:
-    # The same project, model, space, settings and data resume the same study; any change starts a new one.
-    described = json.dumps(
-        {
-            "model": model.model_dump(mode="json"),
-            "search": settings.model_dump(
-                mode="json", exclude=None if settings.strategy == "halving" else set(HALVING_SETTINGS)
-            ),
-            "split": config.split.model_dump(mode="json"),
-            "prepare": config.prepare.model_dump(mode="json"),
-            "data": data_sha256,
-            "libraries": library_versions(),  # an upgrade starts a new study rather than mixing fits
-        },
-        sort_keys=True,
-        default=str,
-    )
-    return f"{config.project}.{model.name}.{hashlib.sha256(described.encode()).hexdigest()[:10]}"
+    halving = None if settings.strategy == "halving" else set(HALVING_SETTINGS)
+    search = {
+        "model": model.model_dump(mode="json"),
+        "search": settings.model_dump(mode="json", exclude=halving),
+    }
+    return study_name(config, model.name, search, data_sha256)
 
 
 def plan_models(config: ProjectConfig, training: TrainingSet, y: Any) -> list[ModelPlan]:
