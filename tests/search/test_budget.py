@@ -114,7 +114,7 @@ def test_the_default_shortlist_when_models_are_left_out(tmp_path: Path) -> None:
     outcome = tune(config, budget=10.0)
     expected = [s.name for s in default_shortlist(DataShape("regression", outcome.n_train, 5))]
     tried = [m.name for m in outcome.models]  # in the shortlist's order, as far as the budget went
-    assert len(tried) >= 3 and tried == expected[: len(tried)]
+    assert len(tried) >= 2 and tried == expected[: len(tried)]
     assert {"knn", "svm", "ridge", "lightgbm"} <= set(expected)  # small data: k-NN and an SVM too
     large = [s.name for s in default_shortlist(DataShape("classification", SMALL_DATA * 10, 5))]
     assert "svm" not in large and "knn" not in large and "logistic" in large
